@@ -1,0 +1,143 @@
+import { Client, Events, GatewayIntentBits, Routes } from 'discord.js';
+import OpenAI from 'openai';
+import { createBackend } from './backends/index.ts';
+import { commands } from './commands/index.ts';
+import type { CommandContext } from './commands/types.ts';
+import type { Config } from './config.ts';
+import { type AlternativesService, createAlternativesService } from './core/alternatives.ts';
+import { createLocalLockService } from './core/local-lock.ts';
+import type { Logger } from './core/ports.ts';
+import { createRunningTurns } from './core/running-turns.ts';
+import { createSessionRepository } from './core/sessions.ts';
+import { createSettingsService } from './core/settings.ts';
+import { createTurnService } from './core/turns.ts';
+import { isModerator } from './discord/permissions.ts';
+import { createDiscordPresenter } from './discord/presenter.ts';
+import { NO_PINGS } from './discord/render.ts';
+import { routeEvents } from './discord/router.ts';
+import { turnButtons } from './discord/turn-buttons.ts';
+import { voteButtons } from './discord/vote-buttons.ts';
+import { openStore } from './store/keyv-store.ts';
+
+export interface RunningBot {
+  client: Client;
+  stop(): Promise<void>;
+}
+
+const systemClock = {
+  now: () => Date.now(),
+  setTimer(callback: () => void, ms: number) {
+    const timer = setTimeout(callback, ms);
+    return { cancel: () => clearTimeout(timer) };
+  },
+};
+
+/** Registers the slash commands: in one guild when DISCORD_GUILD_ID is set (instant), else globally. */
+export async function registerCommands(client: Client<true>, guildId: string | undefined): Promise<number> {
+  const body = commands.map((command) => command.data);
+  const route = guildId
+    ? Routes.applicationGuildCommands(client.application.id, guildId)
+    : Routes.applicationCommands(client.application.id);
+  await client.rest.put(route, { body });
+  return body.length;
+}
+
+export function createDiscordClient(config: Config): Client {
+  return new Client({
+    intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages, GatewayIntentBits.MessageContent],
+    allowedMentions: NO_PINGS,
+    ...(config.discord.apiUrl ? { rest: { api: config.discord.apiUrl } } : {}),
+  });
+}
+
+/** Wires config -> store and OpenAI client -> core services -> Discord client, logs in and starts answering. */
+export async function startBot(config: Config, logger: Logger): Promise<RunningBot> {
+  const store = openStore(config.storeUrl);
+  const openai = new OpenAI({
+    apiKey: config.openai.apiKey,
+    ...(config.openai.baseUrl ? { baseURL: config.openai.baseUrl } : {}),
+    maxRetries: 2,
+    timeout: 120_000,
+  });
+  const backend = createBackend(config.backend, openai);
+  const sessions = createSessionRepository(store);
+  const client = createDiscordClient(config);
+  const presenter = createDiscordPresenter({ client, logger });
+  const locks = createLocalLockService();
+  const running = createRunningTurns();
+  // Turns hand auto-alternatives to the alternatives service, which hands the thread back when its vote closes.
+  let alternatives: AlternativesService | undefined;
+  const turns = createTurnService({
+    sessions,
+    backend,
+    locks,
+    presenter,
+    running,
+    clock: systemClock,
+    logger,
+    onAutoAlternatives: (session, batch) => alternatives!.forInbox(session, batch),
+    defaults: {
+      model: config.openai.model,
+      instructions: config.openai.instructions,
+      alternativesCount: config.alternatives.defaultCount,
+      autoAlternatives: 0,
+      alternativesEnabled: true,
+      quorum: 1,
+      voteMs: config.alternatives.voteMs,
+      gatherMessages: false,
+    },
+  });
+  alternatives = createAlternativesService({
+    store,
+    sessions,
+    backend,
+    locks,
+    presenter,
+    running,
+    clock: systemClock,
+    logger,
+    limits: { maxCount: config.alternatives.maxCount, cooldownMs: config.alternatives.cooldownMs },
+    kick: (threadId) => turns.kick(threadId),
+  });
+  const ctx: CommandContext = {
+    turns,
+    alternatives,
+    settings: createSettingsService({ sessions, maxAlternatives: config.alternatives.maxCount }),
+    config,
+    logger,
+    isModerator: (interaction) => isModerator(interaction, config.moderatorRoleIds),
+    commands,
+  };
+  routeEvents({
+    client,
+    turns,
+    commands,
+    buttons: {
+      ...turnButtons(turns, running, config.moderatorRoleIds),
+      ...voteButtons(alternatives, config.moderatorRoleIds),
+    },
+    ctx,
+    logger,
+  });
+
+  const ready = new Promise<Client<true>>((resolve) => client.once(Events.ClientReady, resolve));
+  await client.login(config.discord.token);
+  const readyClient = await ready;
+  logger.info(
+    { user: readyClient.user.tag, guilds: readyClient.guilds.cache.size, backend: backend.kind },
+    'logged in',
+  );
+  const registered = await registerCommands(readyClient, config.discord.guildId);
+  logger.info({ count: registered, guildId: config.discord.guildId ?? 'global' }, 'commands registered');
+  await alternatives.resume();
+  await turns.resume();
+
+  return {
+    client,
+    async stop() {
+      await client.destroy();
+      await Promise.race([turns.idle(), new Promise((resolve) => setTimeout(resolve, 10_000))]);
+      await store.close();
+    },
+  };
+}

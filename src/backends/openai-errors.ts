@@ -1,0 +1,110 @@
+import OpenAI from 'openai';
+import { UpstreamError } from '../core/errors.ts';
+
+/** True for OpenAI's "Another process is currently operating on this conversation" refusal. */
+export function isConversationLocked(error: unknown): boolean {
+  return error instanceof OpenAI.BadRequestError && error.code === 'conversation_locked';
+}
+
+/**
+ * Turns an SDK error into the core's UpstreamError, with the sentence the thread sees. The SDK has already retried
+ * 429, 5xx and connection errors with backoff (honouring retry-after) by the time this runs.
+ */
+export function toUpstreamError(error: unknown, model: string): UpstreamError {
+  if (error instanceof UpstreamError) return error;
+  if (error instanceof OpenAI.AuthenticationError || error instanceof OpenAI.PermissionDeniedError) {
+    return new UpstreamError(
+      'auth',
+      "OpenAI refused the bot's API key. The person who runs the bot needs to check OPENAI_API_KEY.",
+      {
+        retryable: false,
+        cause: error,
+      },
+    );
+  }
+  if (
+    error instanceof OpenAI.NotFoundError &&
+    (error.code === 'model_not_found' || /model/i.test(error.message))
+  ) {
+    return new UpstreamError(
+      'model_not_found',
+      `The model \`${model}\` does not exist or the bot may not use it. A moderator can pick another with /settings.`,
+      {
+        retryable: false,
+        cause: error,
+      },
+    );
+  }
+  if (error instanceof OpenAI.BadRequestError && error.code === 'context_length_exceeded') {
+    return new UpstreamError(
+      'context_too_long',
+      'This thread is now longer than the model can read. A moderator can /branch reset it, or start a new thread with /chat.',
+      {
+        retryable: false,
+        cause: error,
+      },
+    );
+  }
+  if (error instanceof OpenAI.RateLimitError) {
+    return new UpstreamError(
+      'rate_limited',
+      'OpenAI is rate limiting the bot right now. Press Retry in a moment.',
+      {
+        retryable: true,
+        cause: error,
+      },
+    );
+  }
+  if (isConversationLocked(error)) {
+    return new UpstreamError(
+      'conversation_locked',
+      'The conversation stayed busy for too long. Press Retry in a moment.',
+      {
+        retryable: true,
+        cause: error,
+      },
+    );
+  }
+  if (error instanceof OpenAI.APIConnectionTimeoutError) {
+    return new UpstreamError('timeout', 'OpenAI took too long to answer. Press Retry to try again.', {
+      retryable: true,
+      cause: error,
+    });
+  }
+  if (error instanceof OpenAI.InternalServerError || error instanceof OpenAI.APIConnectionError) {
+    return new UpstreamError('unavailable', 'OpenAI is not answering right now. Press Retry to try again.', {
+      retryable: true,
+      cause: error,
+    });
+  }
+  if (error instanceof OpenAI.APIError && error.status !== undefined && error.status < 500) {
+    return new UpstreamError('bad_request', `OpenAI rejected the request: ${error.message}`, {
+      retryable: false,
+      cause: error,
+    });
+  }
+  return new UpstreamError('unavailable', 'The model failed to answer. Press Retry to try again.', {
+    retryable: true,
+    cause: error,
+  });
+}
+
+/**
+ * Runs `request`, waiting and trying again while another process holds the conversation (a turn of another bot
+ * process, or a response the provider is still finishing). Gives up after `maxWaitMs`.
+ */
+export async function retryWhileLocked<T>(
+  request: () => Promise<T>,
+  { maxWaitMs = 60_000, signal }: { maxWaitMs?: number; signal?: AbortSignal } = {},
+): Promise<T> {
+  const started = Date.now();
+  for (let delay = 100; ; delay = Math.min(delay * 2, 2000)) {
+    try {
+      return await request();
+    } catch (error) {
+      if (!isConversationLocked(error) || Date.now() - started + delay > maxWaitMs || signal?.aborted)
+        throw error;
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+}

@@ -1,0 +1,150 @@
+import { readFileSync } from 'node:fs';
+import { parseEnv } from 'node:util';
+import { z } from 'zod';
+
+/** Which provider API keeps a branch's history (see DESIGN.md, "Backends"). */
+export const backendKinds = ['conversations', 'responses', 'chat'] as const;
+export type BackendKind = (typeof backendKinds)[number];
+
+const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const snowflake = z.string().regex(/^\d{17,20}$/, 'must be a Discord id (17 to 20 digits)');
+const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
+const storeUrl = z
+  .string()
+  .regex(
+    /^(sqlite|redis|rediss):\/\/.+/,
+    'must start with sqlite:// or redis:// (for example sqlite://data/threadfork.sqlite)',
+  );
+const int = (min: number, max: number) =>
+  z.coerce
+    .number({ error: 'must be a whole number' })
+    .int('must be a whole number')
+    .min(min, `must be at least ${min}`)
+    .max(max, `must be at most ${max}`);
+const idList = z
+  .string()
+  .transform((s) =>
+    s
+      .split(',')
+      .map((part) => part.trim())
+      .filter(Boolean),
+  )
+  .pipe(z.array(snowflake));
+const optional = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((value) => (value === '' ? undefined : value), schema.optional());
+
+const envSchema = z.object({
+  DISCORD_TOKEN: z
+    .string({ error: 'is required (the bot token from the Discord developer portal)' })
+    .min(1, 'is required'),
+  DISCORD_API_URL: optional(httpUrl),
+  DISCORD_GUILD_ID: optional(snowflake),
+  OPENAI_API_KEY: z.string({ error: 'is required' }).min(1, 'is required'),
+  OPENAI_BASE_URL: optional(httpUrl),
+  OPENAI_MODEL: optional(z.string().min(1)).default('gpt-4.1-mini'),
+  INSTRUCTIONS: optional(z.string()),
+  BACKEND: optional(z.enum(backendKinds, { error: `must be one of ${backendKinds.join(', ')}` })).default(
+    'conversations',
+  ),
+  STORE_URL: optional(storeUrl).default('sqlite://data/threadfork.sqlite'),
+  ALTERNATIVES_DEFAULT: optional(int(2, 5)).default(2),
+  ALTERNATIVES_MAX: optional(int(2, 5)).default(5),
+  ALTERNATIVES_COOLDOWN_SECONDS: optional(int(0, 3600)).default(30),
+  VOTE_SECONDS: optional(int(5, 86_400)).default(120),
+  MODERATOR_ROLE_IDS: optional(idList).default([]),
+  AUDIT_CHANNEL_ID: optional(snowflake),
+  LOG_LEVEL: optional(z.enum(logLevels, { error: `must be one of ${logLevels.join(', ')}` })).default('info'),
+});
+
+/** The bot's whole configuration, parsed once at start. Nothing else reads `process.env`. */
+export interface Config {
+  discord: {
+    token: string;
+    apiUrl: string | undefined;
+    guildId: string | undefined;
+    auditChannelId: string | undefined;
+  };
+  openai: { apiKey: string; baseUrl: string | undefined; model: string; instructions: string | undefined };
+  backend: BackendKind;
+  storeUrl: string;
+  alternatives: { defaultCount: number; maxCount: number; cooldownMs: number; voteMs: number };
+  moderatorRoleIds: string[];
+  logLevel: (typeof logLevels)[number];
+}
+
+/** A configuration problem: one line per bad variable, never the value itself (it may be a secret). */
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+/** Parses the environment. Throws ConfigError naming each bad variable. */
+export function parseConfig(env: Record<string, string | undefined>): Config {
+  const result = envSchema.safeParse(env);
+  if (!result.success) {
+    const problems = result.error.issues.map(
+      (issue) => `${issue.path.join('.') || 'environment'} ${issue.message}`,
+    );
+    throw new ConfigError([...new Set(problems)]);
+  }
+  const e = result.data;
+  if (e.ALTERNATIVES_DEFAULT > e.ALTERNATIVES_MAX) {
+    throw new ConfigError([`ALTERNATIVES_DEFAULT must be at most ALTERNATIVES_MAX (${e.ALTERNATIVES_MAX})`]);
+  }
+  return {
+    discord: {
+      token: e.DISCORD_TOKEN,
+      apiUrl: e.DISCORD_API_URL,
+      guildId: e.DISCORD_GUILD_ID,
+      auditChannelId: e.AUDIT_CHANNEL_ID,
+    },
+    openai: {
+      apiKey: e.OPENAI_API_KEY,
+      baseUrl: e.OPENAI_BASE_URL,
+      model: e.OPENAI_MODEL,
+      instructions: e.INSTRUCTIONS,
+    },
+    backend: e.BACKEND,
+    storeUrl: e.STORE_URL,
+    alternatives: {
+      defaultCount: e.ALTERNATIVES_DEFAULT,
+      maxCount: e.ALTERNATIVES_MAX,
+      cooldownMs: e.ALTERNATIVES_COOLDOWN_SECONDS * 1000,
+      voteMs: e.VOTE_SECONDS * 1000,
+    },
+    moderatorRoleIds: e.MODERATOR_ROLE_IDS,
+    logLevel: e.LOG_LEVEL,
+  };
+}
+
+/**
+ * Reads `.env` (when present) under the real environment: a variable set in the environment wins over the file, so
+ * a deployment can override one value without editing it.
+ */
+export function readEnv(
+  path = '.env',
+  env: NodeJS.ProcessEnv = process.env,
+): Record<string, string | undefined> {
+  let fileText: string;
+  try {
+    fileText = readFileSync(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { ...env };
+    throw new ConfigError([`${path} cannot be read: ${(error as Error).message}`]);
+  }
+  const problems = fileText
+    .split(/\r?\n/)
+    .map((line, index) => ({ line: line.trim(), number: index + 1 }))
+    .filter(
+      ({ line }) =>
+        line !== '' && !line.startsWith('#') && !/^(export\s+)?[A-Za-z_][A-Za-z0-9_]*\s*=/.test(line),
+    )
+    .map(({ number }) => `${path} line ${number} is not NAME=value`);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { ...parseEnv(fileText), ...env };
+}

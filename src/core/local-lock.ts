@@ -1,0 +1,17 @@
+import { createKeyedMutex } from './keyed-mutex.ts';
+import type { Lease, LockService } from './ports.ts';
+
+/** A LockService for one process: waits in order, never expires. */
+export function createLocalLockService(): LockService {
+  const mutex = createKeyedMutex();
+  let fencingToken = 0;
+  return {
+    withLock(key, work) {
+      return mutex.run(key, () => {
+        fencingToken += 1;
+        const lease: Lease = { fencingToken, signal: new AbortController().signal };
+        return work(lease);
+      });
+    },
+  };
+}

@@ -1,0 +1,140 @@
+/**
+ * The small interfaces the core needs from the outside world. Adapters implement them (src/store, src/backends,
+ * src/discord); tests implement them with recording fakes.
+ */
+import type { BackendKind } from '../config.ts';
+import type { BotError } from './errors.ts';
+import type { Item, ProviderState } from './model.ts';
+
+export type { BackendKind };
+
+/** A key-value store of JSON records. Errors are thrown (never read as a missing key: state must not vanish). */
+export interface Store {
+  get<T>(key: string): Promise<T | undefined>;
+  set<T>(key: string, value: T): Promise<void>;
+  delete(key: string): Promise<void>;
+  /**
+   * Read-modify-write without lost updates, even when several callers (or processes) update one key at once.
+   * `change` may run more than once (on conflict) and must be pure; returning undefined deletes the key.
+   */
+  update<T>(key: string, change: (current: T | undefined) => T | undefined): Promise<T | undefined>;
+  close(): Promise<void>;
+}
+
+/** A held lock. `fencingToken` grows with every acquisition of the key, so a late writer can be told apart. */
+export interface Lease {
+  readonly fencingToken: number;
+  /** Aborted when the lock was lost (expired without renewal); work under it must stop writing. */
+  readonly signal: AbortSignal;
+}
+
+/** Mutual exclusion per key, within a process or across processes (Redis). */
+export interface LockService {
+  withLock<T>(key: string, work: (lease: Lease) => Promise<T>): Promise<T>;
+}
+
+export interface Clock {
+  now(): number;
+  /** A cancellable timer; the core's timers (vote deadlines) go through here so tests can drive time. */
+  setTimer(callback: () => void, ms: number): { cancel(): void };
+}
+
+export interface Logger {
+  debug(fields: object, message: string): void;
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+  error(fields: object, message: string): void;
+}
+
+export interface Usage {
+  inputTokens: number;
+  outputTokens: number;
+}
+
+/** What one generation is asked for. */
+export interface GenerationOptions {
+  model: string;
+  instructions: string | undefined;
+  temperature: number | undefined;
+}
+
+export interface Generated {
+  /** The whole reply (think blocks included; the core strips them for display). */
+  text: string;
+  usage: Usage;
+  responseId: string | undefined;
+  /** True when the signal ended the generation early; `text` is what had arrived. */
+  stopped: boolean;
+  /** True when the model declined; `text` is its refusal. */
+  refused: boolean;
+}
+
+/** One alternative to generate in a fork. */
+export interface Variant {
+  options: GenerationOptions;
+  signal: AbortSignal;
+  onDelta(text: string): void;
+}
+
+/**
+ * How a branch's history is kept at the model provider. One implementation per `BACKEND`; each turns its SDK's
+ * errors into UpstreamError, retries what can be retried, and never lets "another process is operating on this
+ * conversation" reach the core.
+ */
+export interface ModelBackend {
+  readonly kind: BackendKind;
+  /**
+   * Answers `input` after `history` on a branch. `provider` is the branch's provider state (undefined: none yet, the
+   * backend makes it from `history` if it needs one); the state to keep afterwards is returned.
+   */
+  runTurn(request: {
+    provider: ProviderState | undefined;
+    history: readonly Item[];
+    input: readonly Item[];
+    options: GenerationOptions;
+    signal: AbortSignal;
+    onDelta(text: string): void;
+  }): Promise<Generated & { provider: ProviderState | undefined }>;
+  /**
+   * Generates one reply per variant to `input` after `history`, all at once, without touching any branch's provider
+   * state (so no lock and no copy). One variant's failure does not stop the others.
+   */
+  generateAlternatives(request: {
+    history: readonly Item[];
+    input: readonly Item[];
+    variants: readonly Variant[];
+  }): Promise<PromiseSettledResult<Generated>[]>;
+  /**
+   * Makes provider state that held `from` hold `to` instead, where both share their first `sharedPrefix` items; this
+   * lets the winner of a vote continue on its parent's conversation at a cost that does not grow with history.
+   */
+  transfer(request: {
+    provider: ProviderState;
+    from: readonly Item[];
+    to: readonly Item[];
+    sharedPrefix: number;
+  }): Promise<ProviderState | undefined>;
+  /** Deletes provider state that no branch uses any more. */
+  release(provider: ProviderState): Promise<void>;
+}
+
+/** A reply being shown to the thread (the Discord layer streams it by edits). */
+export interface ReplyHandle {
+  /** The reply text so far, ready to show. Cheap: the presenter merges updates. */
+  update(text: string): void;
+  finish(outcome: ReplyOutcome): Promise<void>;
+}
+
+export type ReplyOutcome =
+  | { kind: 'done'; text: string; usage: Usage | undefined; refused: boolean }
+  | { kind: 'stopped'; text: string }
+  | { kind: 'failed'; text: string; error: BotError; retryMessageId: string | undefined };
+
+/** How the core shows things in a thread. */
+export interface ThreadPresenter {
+  startReply(
+    threadId: string,
+    reply: { turnId: string; header: string | undefined; replyToMessageId: string | undefined },
+  ): Promise<ReplyHandle>;
+  notice(threadId: string, text: string): Promise<void>;
+}

@@ -1,0 +1,330 @@
+import { randomUUID } from 'node:crypto';
+import { BotError, NotFoundError, UpstreamError } from './errors.ts';
+import {
+  type Branch,
+  type Item,
+  type PendingMessage,
+  SCHEMA_VERSION,
+  type ThreadSession,
+  type ThreadSettings,
+} from './model.ts';
+import type { Clock, LockService, Logger, ModelBackend, ThreadPresenter } from './ports.ts';
+import type { RunningTurns } from './running-turns.ts';
+import type { SessionRepository } from './sessions.ts';
+import { stripThink } from './strip-think.ts';
+
+/** A process that died during a turn is tried again this many times before the message is marked failed. */
+const MAX_ATTEMPTS = 3;
+/** Failed messages kept for the Retry button. */
+const MAX_FAILED = 20;
+
+export interface TurnServiceDeps {
+  sessions: SessionRepository;
+  backend: ModelBackend;
+  locks: LockService;
+  presenter: ThreadPresenter;
+  running: RunningTurns;
+  clock: Clock;
+  logger: Logger;
+  defaults: ThreadSettings;
+  /** Called when a thread's inbox should get alternatives instead of one reply (the auto-alternatives setting). */
+  onAutoAlternatives?: (session: ThreadSession, batch: PendingMessage[]) => Promise<void>;
+}
+
+export interface IncomingMessage {
+  threadId: string;
+  messageId: string;
+  authorId: string;
+  authorName: string;
+  text: string;
+}
+
+/** Turns: every message in a managed thread is answered, in order, one turn at a time per thread. */
+export interface TurnService {
+  startThread(thread: {
+    threadId: string;
+    guildId: string | undefined;
+    userId: string;
+    instructions?: string | undefined;
+  }): Promise<ThreadSession>;
+  /** Queues a message; resolves once it is stored (not answered). 'ignored' for threads the bot does not manage. */
+  receive(message: IncomingMessage): Promise<'queued' | 'ignored'>;
+  /** Queues a failed message again. */
+  retry(threadId: string, messageId: string): Promise<void>;
+  /** Starts answering the inbox of a thread (after a vote closed, or at start-up). */
+  kick(threadId: string): void;
+  /** Answers whatever was waiting when the process stopped. */
+  resume(): Promise<void>;
+  /** Resolves when no turn runs or waits in this process (tests and shutdown). */
+  idle(): Promise<void>;
+}
+
+export function createTurnService(deps: TurnServiceDeps): TurnService {
+  const { sessions, backend, locks, presenter, running, clock, logger } = deps;
+  const draining = new Map<string, Promise<void>>();
+  const again = new Set<string>();
+
+  function kick(threadId: string): void {
+    if (draining.has(threadId)) {
+      again.add(threadId);
+      return;
+    }
+    const done = drain(threadId)
+      .catch((error: unknown) => logger.error({ err: error, threadId }, 'answering the thread failed'))
+      .finally(() => {
+        draining.delete(threadId);
+        if (again.delete(threadId)) kick(threadId);
+      });
+    draining.set(threadId, done);
+  }
+
+  async function drain(threadId: string): Promise<void> {
+    await locks.withLock(`thread:${threadId}`, async () => {
+      for (;;) {
+        const session = await sessions.get(threadId);
+        if (!session || session.openVoteId || session.inbox.length === 0) {
+          if (session && session.inbox.length === 0) await sessions.setHasWork(threadId, false);
+          return;
+        }
+        const batch = session.settings.gatherMessages ? session.inbox : session.inbox.slice(0, 1);
+        if (
+          session.settings.autoAlternatives >= 2 &&
+          session.settings.alternativesEnabled &&
+          deps.onAutoAlternatives
+        ) {
+          await deps.onAutoAlternatives(session, batch);
+          continue;
+        }
+        await answer(session, batch);
+      }
+    });
+  }
+
+  async function answer(before: ThreadSession, batch: PendingMessage[]): Promise<void> {
+    const threadId = before.threadId;
+    const ids = new Set(batch.map((m) => m.messageId));
+    const session = await sessions.update(threadId, (s) => ({
+      ...s,
+      inbox: s.inbox.map((m) => (ids.has(m.messageId) ? { ...m, attempts: m.attempts + 1 } : m)),
+    }));
+    const branch = session.branches[session.activeBranchId]!;
+    const history = await sessions.history(session, branch.id);
+    // A crash between saving the reply and clearing the inbox must not answer the same message twice.
+    if (history.some((item) => item.sourceMessageIds?.some((id) => ids.has(id)))) {
+      await removeFromInbox(threadId, ids);
+      return;
+    }
+    const last = batch.at(-1)!;
+    if (batch.some((m) => m.attempts + 1 > MAX_ATTEMPTS)) {
+      const error = new BotError(
+        'interrupted',
+        'The bot stopped several times while answering this message.',
+      );
+      await failBatch(threadId, batch, error);
+      const handle = await presenter.startReply(threadId, {
+        turnId: randomUUID(),
+        header: undefined,
+        replyToMessageId: last.messageId,
+      });
+      await handle.finish({ kind: 'failed', text: '', error, retryMessageId: last.messageId });
+      return;
+    }
+
+    const userItem: Item = {
+      id: randomUUID(),
+      role: 'user',
+      text: batch.map((m) => m.text).join('\n\n'),
+      sourceMessageIds: [...ids],
+    };
+    const turnId = randomUUID();
+    const signal = running.start(
+      turnId,
+      batch.map((m) => m.authorId),
+    );
+    let handle: Awaited<ReturnType<ThreadPresenter['startReply']>>;
+    try {
+      handle = await presenter.startReply(threadId, {
+        turnId,
+        header: undefined,
+        replyToMessageId: last.messageId,
+      });
+    } catch (error) {
+      running.end(turnId);
+      // The thread cannot show a reply (archived, locked, no permission): keep the message for a retry.
+      logger.error({ err: error, threadId }, 'cannot post the reply in the thread');
+      await failBatch(threadId, batch, error);
+      return;
+    }
+    let raw = '';
+    try {
+      const result = await backend.runTurn({
+        provider: branch.provider,
+        history,
+        input: [userItem],
+        options: generationOptions(session.settings),
+        signal,
+        onDelta(delta) {
+          raw += delta;
+          handle.update(stripThink(raw));
+        },
+      });
+      const text = stripThink(result.text);
+      const reply: Item = {
+        id: randomUUID(),
+        role: 'assistant',
+        text,
+        ...(result.responseId ? { responseId: result.responseId } : {}),
+        ...(result.stopped ? { stopped: true } : {}),
+      };
+      await sessions.appendItems(threadId, branch.id, [userItem, reply]);
+      await sessions.update(threadId, (s) => ({
+        ...s,
+        inbox: s.inbox.filter((m) => !ids.has(m.messageId)),
+        branches: {
+          ...s.branches,
+          [branch.id]: {
+            ...s.branches[branch.id]!,
+            provider: result.provider,
+            ownItems: s.branches[branch.id]!.ownItems + 2,
+          },
+        },
+      }));
+      await handle.finish(
+        result.stopped
+          ? { kind: 'stopped', text }
+          : { kind: 'done', text, usage: result.usage, refused: result.refused },
+      );
+    } catch (error) {
+      const shown =
+        error instanceof BotError
+          ? error
+          : new UpstreamError('unavailable', 'Something went wrong while answering.', {
+              retryable: true,
+              cause: error,
+            });
+      logger.warn({ err: error, threadId, branchId: branch.id, code: shown.code }, 'turn failed');
+      await failBatch(threadId, batch, error);
+      await handle.finish({
+        kind: 'failed',
+        text: stripThink(raw),
+        error: shown,
+        retryMessageId: last.messageId,
+      });
+    } finally {
+      running.end(turnId);
+    }
+  }
+
+  async function removeFromInbox(threadId: string, ids: Set<string>): Promise<void> {
+    await sessions.update(threadId, (s) => ({ ...s, inbox: s.inbox.filter((m) => !ids.has(m.messageId)) }));
+  }
+
+  async function failBatch(threadId: string, batch: PendingMessage[], cause: unknown): Promise<void> {
+    const ids = new Set(batch.map((m) => m.messageId));
+    await sessions.update(threadId, (s) => ({
+      ...s,
+      inbox: s.inbox.filter((m) => !ids.has(m.messageId)),
+      failed: [
+        ...s.failed.filter((m) => !ids.has(m.messageId)),
+        ...batch.map((m) => ({ ...m, attempts: 0 })),
+      ].slice(-MAX_FAILED),
+    }));
+    logger.debug({ threadId, messageIds: [...ids], err: cause }, 'messages moved to failed');
+  }
+
+  return {
+    async startThread({ threadId, guildId, userId, instructions }) {
+      const existing = await sessions.get(threadId);
+      if (existing) return existing;
+      const now = clock.now();
+      const root: Branch = {
+        id: 'b1',
+        parentId: undefined,
+        forkPoint: 0,
+        label: 'start',
+        createdBy: userId,
+        createdAt: now,
+        ownItems: 0,
+        provider: undefined,
+      };
+      const session: ThreadSession = {
+        version: SCHEMA_VERSION,
+        threadId,
+        guildId,
+        backend: backend.kind,
+        createdBy: userId,
+        createdAt: now,
+        activeBranchId: root.id,
+        branches: { [root.id]: root },
+        nextBranchNumber: 2,
+        settings: { ...deps.defaults, ...(instructions ? { instructions } : {}) },
+        inbox: [],
+        failed: [],
+        openVoteId: undefined,
+        forkHistory: [],
+      };
+      await sessions.create(session);
+      return session;
+    },
+
+    async receive(message) {
+      const session = await sessions.get(message.threadId);
+      if (!session) return 'ignored';
+      if (session.backend !== backend.kind) {
+        throw new BotError(
+          'backend_mismatch',
+          `This thread was started with the ${session.backend} backend, but the bot now runs ${backend.kind}; start a new thread with /chat.`,
+        );
+      }
+      const pending: PendingMessage = {
+        messageId: message.messageId,
+        authorId: message.authorId,
+        authorName: message.authorName,
+        text: `${message.authorName}: ${message.text}`,
+        receivedAt: clock.now(),
+        attempts: 0,
+      };
+      await sessions.update(message.threadId, (s) =>
+        s.inbox.some((m) => m.messageId === message.messageId) ? s : { ...s, inbox: [...s.inbox, pending] },
+      );
+      await sessions.setHasWork(message.threadId, true);
+      kick(message.threadId);
+      return 'queued';
+    },
+
+    async retry(threadId, messageId) {
+      let found = false;
+      await sessions.update(threadId, (s) => {
+        const message = s.failed.find((m) => m.messageId === messageId);
+        found = message !== undefined;
+        if (!message) return s;
+        return { ...s, failed: s.failed.filter((m) => m !== message), inbox: [...s.inbox, message] };
+      });
+      if (!found) throw new NotFoundError('This message was already answered or retried.');
+      await sessions.setHasWork(threadId, true);
+      kick(threadId);
+    },
+
+    kick,
+
+    async resume() {
+      for (const threadId of await sessions.threadsWithWork()) kick(threadId);
+    },
+
+    async idle() {
+      while (draining.size > 0) await Promise.all(draining.values());
+    },
+  };
+}
+
+export function generationOptions(
+  settings: ThreadSettings,
+  overrides: {
+    model?: string | undefined;
+    style?: string | undefined;
+    temperature?: number | undefined;
+  } = {},
+) {
+  const instructions = [settings.instructions, overrides.style].filter(Boolean).join('\n\n') || undefined;
+  return { model: overrides.model ?? settings.model, instructions, temperature: overrides.temperature };
+}

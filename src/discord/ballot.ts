@@ -1,0 +1,76 @@
+import { ButtonStyle } from 'discord.js';
+import { tally, type Vote } from '../core/votes.ts';
+import { button, buttonRow, NO_PINGS } from './render.ts';
+
+export const voteIds = {
+  vote: (voteId: string, letter: string) => `vote:${voteId}:${letter}`,
+  close: (voteId: string) => `close:${voteId}`,
+  pickMenu: (voteId: string) => `pickmenu:${voteId}`,
+  pick: (voteId: string, letter: string) => `pick:${voteId}:${letter}`,
+} as const;
+
+const closedByText: Record<NonNullable<Vote['closedBy']>['reason'], string> = {
+  quorum: 'it reached the quorum',
+  close: 'closed by',
+  deadline: 'time ran out',
+  moderator: 'picked by moderator',
+};
+
+/** The ballot message: one button per alternative with its count, then Close and the moderators' pick. */
+export function renderBallot(vote: Vote) {
+  const counts = tally(vote);
+  const total = [...counts.values()].reduce((a, b) => a + b, 0);
+  const tallyLine = vote.options
+    .map((o) =>
+      o.status === 'ok' ? `**${o.letter}** ${counts.get(o.letter) ?? 0}` : `~~${o.letter}~~ failed`,
+    )
+    .join(' · ');
+  const open = vote.status === 'open';
+  let headline: string;
+  if (open) {
+    const deadline = Math.floor(vote.deadline / 1000);
+    headline = `🗳️ **Which reply should the thread continue with?** Closes <t:${deadline}:R>, or as soon as one has ${vote.quorum} vote${vote.quorum === 1 ? '' : 's'}.`;
+  } else if (vote.status === 'closed') {
+    const reason = vote.closedBy ? closedByText[vote.closedBy.reason] : 'closed';
+    const by =
+      vote.closedBy?.userId && (vote.closedBy.reason === 'close' || vote.closedBy.reason === 'moderator')
+        ? ` <@${vote.closedBy.userId}>`
+        : '';
+    headline = `✅ **${vote.winner} wins** with ${counts.get(vote.winner ?? '') ?? 0} of ${total} vote${total === 1 ? '' : 's'} (${reason}${by}). The thread continues on it.`;
+  } else {
+    headline = '🚫 **This vote was cancelled.**';
+  }
+  const optionButtons = vote.options.map((o) =>
+    button(
+      voteIds.vote(vote.id, o.letter),
+      o.status === 'ok' ? `${o.letter} · ${counts.get(o.letter) ?? 0}` : `${o.letter} · failed`,
+      vote.winner === o.letter ? ButtonStyle.Success : ButtonStyle.Primary,
+      !open || o.status !== 'ok',
+    ),
+  );
+  const rows = [buttonRow(...optionButtons)];
+  if (open) {
+    rows.push(
+      buttonRow(
+        button(voteIds.close(vote.id), 'Close vote', ButtonStyle.Danger),
+        button(voteIds.pickMenu(vote.id), 'Moderator pick…'),
+      ),
+    );
+  }
+  return { content: `${headline}\n${tallyLine}`, components: rows, allowedMentions: NO_PINGS };
+}
+
+/** The ephemeral menu a moderator gets: close the vote on any alternative that finished. */
+export function renderPickMenu(vote: Vote) {
+  const choices = vote.options.filter((o) => o.status === 'ok');
+  return {
+    content: 'Close the vote on which alternative?',
+    components: [
+      buttonRow(
+        ...choices.map((o) =>
+          button(voteIds.pick(vote.id, o.letter), `${o.letter} · ${o.label}`.slice(0, 80)),
+        ),
+      ),
+    ],
+  };
+}

@@ -1,0 +1,155 @@
+import {
+  type ButtonInteraction,
+  ChannelType,
+  type Client,
+  type Interaction,
+  type Message,
+  MessageFlags,
+} from 'discord.js';
+import type { Command, CommandContext } from '../commands/types.ts';
+import type { Logger } from '../core/ports.ts';
+import type { TurnService } from '../core/turns.ts';
+import { userMessageFor } from './errors.ts';
+import { truncate } from './render.ts';
+
+/** A button handler, chosen by the first segment of the custom_id. */
+export type ButtonHandler = (
+  interaction: ButtonInteraction,
+  args: string[],
+  ctx: CommandContext,
+) => Promise<void>;
+
+const TEXT_ATTACHMENT_LIMIT = 100_000;
+
+/** Reads the text of a message's attachments that are text; names the others. */
+async function attachmentText(message: Message): Promise<string> {
+  const parts = await Promise.all(
+    [...message.attachments.values()].map(async (attachment) => {
+      const isText =
+        attachment.contentType?.startsWith('text/') ||
+        /\.(txt|md|csv|json|log|ya?ml|[cm]?[jt]sx?|py|rs|go)$/i.test(attachment.name);
+      if (!isText || attachment.size > TEXT_ATTACHMENT_LIMIT)
+        return `[attachment ${attachment.name}: not read]`;
+      try {
+        const response = await fetch(attachment.url);
+        return `[attachment ${attachment.name}]\n${await response.text()}`;
+      } catch {
+        return `[attachment ${attachment.name}: could not be downloaded]`;
+      }
+    }),
+  );
+  return parts.join('\n\n');
+}
+
+export function routeEvents({
+  client,
+  turns,
+  commands,
+  buttons,
+  ctx,
+  logger,
+}: {
+  client: Client;
+  turns: TurnService;
+  commands: readonly Command[];
+  buttons: Record<string, ButtonHandler>;
+  ctx: CommandContext;
+  logger: Logger;
+}): void {
+  const byName = new Map(commands.map((command) => [command.data.name, command]));
+
+  async function onMessage(message: Message): Promise<void> {
+    if (message.author.bot || message.system || !message.inGuild()) return;
+    const botId = client.user?.id;
+    const mentionsBot = botId !== undefined && message.mentions.users.has(botId);
+    const text = [
+      message.content.replace(new RegExp(`<@!?${botId}>`, 'g'), '').trim(),
+      await attachmentText(message),
+    ]
+      .filter(Boolean)
+      .join('\n\n');
+    const incoming = {
+      messageId: message.id,
+      authorId: message.author.id,
+      authorName: message.member?.displayName ?? message.author.displayName,
+      text,
+    };
+    if (message.channel.isThread()) {
+      await turns.receive({ ...incoming, threadId: message.channel.id });
+      return;
+    }
+    if (mentionsBot && message.channel.type === ChannelType.GuildText) {
+      const thread = await message.startThread({
+        name: truncate(text || `Chat with ${incoming.authorName}`, 90),
+      });
+      await turns.startThread({ threadId: thread.id, guildId: message.guildId, userId: message.author.id });
+      if (text) await turns.receive({ ...incoming, threadId: thread.id });
+    }
+  }
+
+  async function onInteraction(interaction: Interaction): Promise<void> {
+    if (interaction.isChatInputCommand()) {
+      const command = byName.get(interaction.commandName);
+      if (command) await command.execute(interaction, ctx);
+    } else if (interaction.isAutocomplete()) {
+      await byName.get(interaction.commandName)?.autocomplete?.(interaction, ctx);
+    } else if (interaction.isButton()) {
+      const [action = '', ...args] = interaction.customId.split(':');
+      const handler = buttons[action];
+      if (!handler) {
+        await interaction.reply({
+          flags: MessageFlags.Ephemeral,
+          content: 'This button no longer does anything.',
+        });
+        return;
+      }
+      await handler(interaction, args, ctx);
+    }
+  }
+
+  client.on('messageCreate', (message) => {
+    onMessage(message).catch(async (error: unknown) => {
+      logger.error(
+        { err: error, guildId: message.guildId, threadId: message.channelId, userId: message.author.id },
+        'message failed',
+      );
+      await message
+        .reply({ content: `⚠️ ${userMessageFor(error)}`, allowedMentions: { parse: [], repliedUser: false } })
+        .catch(() => {});
+    });
+  });
+
+  client.on('interactionCreate', (interaction) => {
+    onInteraction(interaction).catch(async (error: unknown) => {
+      const command =
+        interaction.isCommand() || interaction.isAutocomplete()
+          ? interaction.commandName
+          : interaction.isButton()
+            ? interaction.customId
+            : undefined;
+      const fields = {
+        err: error,
+        command,
+        guildId: interaction.guildId,
+        threadId: interaction.channelId,
+        userId: interaction.user.id,
+      };
+      if (error instanceof Error && 'userMessage' in error) logger.info(fields, 'interaction refused');
+      else logger.error(fields, 'interaction failed');
+      if (!interaction.isRepliable()) return;
+      const content = `⚠️ ${userMessageFor(error)}`;
+      try {
+        if (interaction.deferred && !interaction.replied)
+          await interaction.editReply({ content, embeds: [], components: [] });
+        else if (interaction.replied || interaction.deferred)
+          await interaction.followUp({ content, flags: MessageFlags.Ephemeral });
+        else await interaction.reply({ content, flags: MessageFlags.Ephemeral });
+      } catch (replyError) {
+        logger.warn(
+          { err: replyError, threadId: interaction.channelId },
+          'could not tell the user about an error',
+        );
+      }
+    });
+  });
+}

@@ -1,0 +1,268 @@
+/** A fenced code block as opened in the source text. */
+interface Fence {
+  /** The run of backticks or tildes that opened it; a closing line repeats it. */
+  readonly marker: string;
+  /** The opening line without indentation, language included, used to reopen the block in the next chunk. */
+  readonly opener: string;
+}
+
+interface Line {
+  readonly start: number;
+  /** Index of the line's `\n`, or the text's length for the last line. */
+  readonly end: number;
+  readonly blank: boolean;
+  readonly kind: 'open' | 'close' | 'text';
+  /** The fence still open after this line. */
+  readonly fenceAfter: Fence | undefined;
+}
+
+interface Cut {
+  /** Where this chunk's text ends. */
+  readonly end: number;
+  /** Where the next chunk's text starts. */
+  readonly next: number;
+  readonly score: number;
+}
+
+// Any indentation is accepted, unlike CommonMark's three spaces: models indent fences inside list items, and a fence
+// missed here would be a fence left open in a chunk.
+const FENCE_LINE = /^[ \t]*(`{3,}|~{3,})(.*)$/;
+// Cheap test before reading a piece of a cut line as a whole.
+const STARTS_WITH_MARKER = /^(?:`{3}|~{3})/;
+const WHITESPACE = /\s/;
+
+const PARAGRAPH = 3;
+const LINE = 2;
+const SPACE = 1;
+const HARD = 0;
+// Only for lines that cannot be cut safely yet do not fit (a fence line longer than the limit).
+const LAST_RESORT = -1;
+
+const graphemes = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
+
+/**
+ * Splits a model's reply into Discord messages of at most `limit` characters (UTF-16 code units, which never
+ * undercounts what Discord measures).
+ *
+ * Breaks at the last blank line that fits, else the last line break, else the last whitespace, else anywhere between
+ * two graphemes; a break outside a code block is preferred over one of the same kind inside. A chunk that ends inside
+ * a fenced code block (``` or ~~~, with or without a language) is closed at its end and reopened with the same fence
+ * line at the start of the next chunk, both counted in the limit, so every chunk renders on its own. A fence still
+ * open at the end of the text (a reply being streamed) is closed too. Chunks are never empty and have no leading or
+ * trailing blank lines; a text with nothing but whitespace gives no chunks.
+ */
+export function splitMessage(text: string, limit = 2000): string[] {
+  if (!Number.isInteger(limit) || limit < 1) {
+    throw new RangeError(`limit must be a positive integer, got ${limit}`);
+  }
+  const source = text.replace(/\r\n?/g, '\n');
+  const lines = parseLines(source);
+  const contentEnd = source.trimEnd().length;
+
+  // Fences too long to repeat in every chunk would eat the room for content: those are passed through unrepaired.
+  const closeLength = (fence: Fence | undefined): number =>
+    fence !== undefined && fence.marker.length + 1 <= limit / 6 ? fence.marker.length + 1 : 0;
+  const closing = (fence: Fence | undefined): string => (closeLength(fence) > 0 ? `\n${fence?.marker}` : '');
+  const reopening = (fence: Fence | undefined): string => {
+    if (closeLength(fence) === 0 || fence === undefined) return '';
+    return fence.opener.length + 1 <= limit / 3 ? `${fence.opener}\n` : `${fence.marker}\n`;
+  };
+  const lineAt = (position: number): number => lineIndexAt(lines, position);
+  const fenceAtEnd = (end: number): Fence | undefined => lines[lineAt(end - 1)]?.fenceAfter;
+
+  const chunks: string[] = [];
+  let position = 0;
+  // The fence the previous chunk closed, to be reopened.
+  let carried: Fence | undefined;
+  for (;;) {
+    position = skipBlank(source, position, limit / 4);
+    if (position >= contentEnd) break;
+    const line = lines[lineAt(position)];
+    if (carried !== undefined && line?.kind === 'close' && source.slice(line.start, position).trim() === '') {
+      // The previous chunk already closed this block; reopening it only to close it again would show an empty one.
+      position = line.end + 1;
+      carried = undefined;
+      continue;
+    }
+    const prefix = reopening(carried);
+    const budget = limit - prefix.length;
+    const endFence = fenceAtEnd(contentEnd);
+    if (contentEnd - position + closeLength(endFence) <= budget) {
+      chunks.push(prefix + source.slice(position, contentEnd) + closing(endFence));
+      break;
+    }
+    const cut = chooseCut(source, lines, position, budget, closeLength);
+    const fence = fenceAtEnd(cut.end);
+    chunks.push(prefix + source.slice(position, cut.end).trimEnd() + closing(fence));
+    carried = closeLength(fence) > 0 ? fence : undefined;
+    position = cut.next;
+  }
+  return chunks;
+}
+
+function parseLines(source: string): Line[] {
+  const lines: Line[] = [];
+  let open: Fence | undefined;
+  let start = 0;
+  for (;;) {
+    const newline = source.indexOf('\n', start);
+    const end = newline === -1 ? source.length : newline;
+    const content = source.slice(start, end);
+    const match = FENCE_LINE.exec(content);
+    const marker = match?.[1];
+    const rest = match?.[2] ?? '';
+    let kind: Line['kind'] = 'text';
+    if (marker !== undefined) {
+      if (open === undefined) {
+        // CommonMark: a backtick fence's info string has no backticks, otherwise "```x```" is inline code.
+        if (!(marker.startsWith('`') && rest.includes('`'))) {
+          kind = 'open';
+          open = { marker, opener: (marker + rest).trimEnd() };
+        }
+      } else if (marker[0] === open.marker[0] && marker.length >= open.marker.length && rest.trim() === '') {
+        kind = 'close';
+        open = undefined;
+      }
+    }
+    lines.push({ start, end, blank: content.trim() === '', kind, fenceAfter: open });
+    if (newline === -1) return lines;
+    start = newline + 1;
+  }
+}
+
+function lineIndexAt(lines: readonly Line[], position: number): number {
+  let low = 0;
+  let high = lines.length - 1;
+  while (low < high) {
+    const middle = (low + high + 1) >> 1;
+    if ((lines[middle]?.start ?? 0) <= position) low = middle;
+    else high = middle - 1;
+  }
+  return low;
+}
+
+/**
+ * Moves past blank lines. Indentation of the first line is kept (it matters in code) unless the position is in the
+ * middle of a line, where the whitespace is the gap at which the text was cut, or the indentation alone would not
+ * leave room for content.
+ */
+function skipBlank(source: string, position: number, maxIndent: number): number {
+  let content = position;
+  while (content < source.length && WHITESPACE.test(source[content] ?? '')) content++;
+  const newline = source.lastIndexOf('\n', content - 1);
+  const lineStart = newline >= position ? newline + 1 : position;
+  const atLineStart = lineStart === 0 || source[lineStart - 1] === '\n';
+  return atLineStart && content - lineStart <= maxIndent ? lineStart : content;
+}
+
+function chooseCut(
+  source: string,
+  lines: readonly Line[],
+  position: number,
+  budget: number,
+  closeLength: (fence: Fence | undefined) => number,
+): Cut {
+  let best: Cut | undefined;
+  const consider = (end: number, next: number, score: number): void => {
+    if (best === undefined || score > best.score || (score === best.score && end > best.end)) {
+      best = { end, next, score };
+    }
+  };
+  for (let index = lineIndexAt(lines, position); index < lines.length; index++) {
+    const line = lines[index];
+    if (line === undefined) break;
+    const start = Math.max(line.start, position);
+    if (start - position >= budget) break;
+    if (line.blank) continue;
+    // Keeping the code block together in the next chunk reads better than cutting it where it starts.
+    const outside = line.fenceAfter === undefined ? 1 : 0;
+    const contentEnd = start + source.slice(start, line.end).trimEnd().length;
+    if (contentEnd - position + closeLength(line.fenceAfter) <= budget) {
+      // A chunk ending with an opening fence would show an empty block and repeat the fence in the next chunk.
+      if (line.kind !== 'open') {
+        const following = lines[index + 1];
+        const paragraph =
+          line.kind === 'close' || following === undefined || following.blank || following.kind === 'open';
+        consider(contentEnd, line.end + 1, (paragraph ? PARAGRAPH : LINE) * 2 + outside);
+      }
+      continue;
+    }
+    // This line crosses the end of the room left: any break on a previous line beats one inside it.
+    if (best !== undefined) break;
+    const maxEnd = position + budget - closeLength(line.fenceAfter);
+    let firstContent = start;
+    while (firstContent < line.end && WHITESPACE.test(source[firstContent] ?? '')) firstContent++;
+    if (line.kind === 'text') {
+      // Each piece of a cut line becomes a line of its own, which must not open or close a block of its own.
+      const safe = (end: number, next: number): boolean =>
+        !(startsWithMarker(source, start) && readsAsFence(source.slice(start, end), line.fenceAfter)) &&
+        !(startsWithMarker(source, next) && readsAsFence(source.slice(next, line.end), line.fenceAfter));
+      for (let end = firstContent + 1; end <= maxEnd; end++) {
+        if (!isSpace(source[end]) || isSpace(source[end - 1])) continue;
+        let next = end;
+        while (next < line.end && isSpace(source[next])) next++;
+        if (safe(end, next)) consider(end, next, SPACE * 2 + outside);
+      }
+      if (best === undefined) {
+        const end = hardCut(source, firstContent, line.end, maxEnd, (at) => safe(at, at));
+        if (end !== undefined) consider(end, end, HARD * 2 + outside);
+      }
+    }
+    if (best === undefined) {
+      // maxEnd is past the position, so even a cut inside indentation leaves the earlier lines in the chunk.
+      const end = hardCut(source, firstContent, line.end, maxEnd, () => true) ?? maxEnd;
+      consider(end, end, LAST_RESORT);
+    }
+    break;
+  }
+  // Unreachable in practice: a non-blank line starts inside the room, and the loop always considers a cut on it.
+  return best ?? { end: position + budget, next: position + budget, score: LAST_RESORT };
+}
+
+/** The last place at or before `maxEnd` that does not split a grapheme and that `safe` accepts. */
+function hardCut(
+  source: string,
+  firstContent: number,
+  lineEnd: number,
+  maxEnd: number,
+  safe: (end: number) => boolean,
+): number | undefined {
+  // Segmenting a little past maxEnd tells whether maxEnd itself falls inside a grapheme.
+  const window = source.slice(firstContent, Math.min(lineEnd, maxEnd + 64));
+  const boundaries = new Set<number>();
+  for (const { index } of graphemes.segment(window)) boundaries.add(firstContent + index);
+  const acceptable = (end: number, boundary: (end: number) => boolean): boolean => boundary(end) && safe(end);
+  for (let end = maxEnd; end > firstContent; end--) {
+    if (acceptable(end, (at) => boundaries.has(at))) return end;
+  }
+  // A grapheme longer than the room (a long run of combining marks): splitting it beats exceeding the limit.
+  for (let end = maxEnd; end > firstContent; end--) {
+    if (acceptable(end, (at) => !isLowSurrogate(source.charCodeAt(at)))) return end;
+  }
+  return undefined;
+}
+
+function isSpace(character: string | undefined): boolean {
+  return character === ' ' || character === '\t';
+}
+
+/** Whether `piece`, read as a line where `open` is the block open before it, would open or close a block. */
+function readsAsFence(piece: string, open: Fence | undefined): boolean {
+  const match = FENCE_LINE.exec(piece.trimEnd());
+  const marker = match?.[1];
+  if (marker === undefined) return false;
+  const rest = match?.[2] ?? '';
+  if (open === undefined) return !(marker.startsWith('`') && rest.includes('`'));
+  return marker[0] === open.marker[0] && marker.length >= open.marker.length && rest.trim() === '';
+}
+
+/** Whether the text from `position` to the end of its line, once its indentation is dropped, begins a fence. */
+function startsWithMarker(source: string, position: number): boolean {
+  let start = position;
+  while (isSpace(source[start])) start++;
+  return STARTS_WITH_MARKER.test(source.slice(start, start + 3));
+}
+
+function isLowSurrogate(code: number): boolean {
+  return code >= 0xdc00 && code <= 0xdfff;
+}

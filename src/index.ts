@@ -1,0 +1,33 @@
+import { startBot } from './app.ts';
+import { ConfigError, parseConfig, readEnv } from './config.ts';
+import { createLogger } from './logger.ts';
+
+let config: ReturnType<typeof parseConfig>;
+try {
+  config = parseConfig(readEnv());
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  console.error(error.message);
+  process.exit(78); // EX_CONFIG
+}
+
+const logger = createLogger(config.logLevel);
+try {
+  const bot = await startBot(config, logger);
+  logger.info('threadfork is running');
+  const shutdown = (signal: string) => {
+    logger.info({ signal }, 'stopping');
+    bot.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, 'stopping failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
+} catch (error) {
+  logger.fatal({ err: error }, 'threadfork could not start');
+  process.exit(1);
+}

@@ -1,0 +1,326 @@
+import { describe, expect, it } from 'vitest';
+import { createAlternativesService } from '../../src/core/alternatives.ts';
+import { BadInputError, NotAllowedError, RateLimitedError, UpstreamError } from '../../src/core/errors.ts';
+import { createLocalLockService } from '../../src/core/local-lock.ts';
+import { createRunningTurns } from '../../src/core/running-turns.ts';
+import { createSessionRepository } from '../../src/core/sessions.ts';
+import { createTurnService } from '../../src/core/turns.ts';
+import {
+  createFakeBackend,
+  createManualClock,
+  createMemoryStore,
+  createRecordingPresenter,
+  silentLogger,
+} from '../fakes.ts';
+
+const THREAD = 'thread-1';
+
+function createCore({ cooldownMs = 0, quorum = 1 } = {}) {
+  const store = createMemoryStore();
+  const sessions = createSessionRepository(store);
+  const backend = createFakeBackend();
+  const presenter = createRecordingPresenter();
+  const clock = createManualClock();
+  const locks = createLocalLockService();
+  const running = createRunningTurns();
+  const defaults = {
+    model: 'm',
+    instructions: undefined,
+    alternativesCount: 2,
+    autoAlternatives: 0,
+    alternativesEnabled: true,
+    quorum,
+    voteMs: 60_000,
+    gatherMessages: false,
+  };
+  const core: { alternatives?: ReturnType<typeof createAlternativesService> } = {};
+  const turns = createTurnService({
+    sessions,
+    backend,
+    locks,
+    presenter,
+    running,
+    clock,
+    logger: silentLogger,
+    defaults,
+    onAutoAlternatives: (session, batch) => core.alternatives!.forInbox(session, batch),
+  });
+  const alternatives = createAlternativesService({
+    store,
+    sessions,
+    backend,
+    locks,
+    presenter,
+    running,
+    clock,
+    logger: silentLogger,
+    limits: { maxCount: 5, cooldownMs },
+    kick: (threadId) => turns.kick(threadId),
+  });
+  core.alternatives = alternatives;
+  let messageNumber = 0;
+  const say = async (text: string, authorId = 'u1') => {
+    messageNumber += 1;
+    await turns.receive({
+      threadId: THREAD,
+      messageId: `m${messageNumber}`,
+      authorId,
+      authorName: authorId,
+      text,
+    });
+  };
+  const ask = (fields: Partial<Parameters<typeof alternatives.request>[0]> = {}) =>
+    alternatives.request({
+      threadId: THREAD,
+      userId: 'u1',
+      isModerator: false,
+      count: undefined,
+      prompt: undefined,
+      styles: [],
+      models: [],
+      temperature: undefined,
+      ...fields,
+    });
+  const history = async () => {
+    const session = (await sessions.get(THREAD))!;
+    return (await sessions.history(session, session.activeBranchId)).map((item) => item.text);
+  };
+  return { store, sessions, backend, presenter, clock, turns, alternatives, say, ask, history };
+}
+
+async function startedCore(options?: Parameters<typeof createCore>[0]) {
+  const core = createCore(options);
+  await core.turns.startThread({ threadId: THREAD, guildId: 'g', userId: 'u1' });
+  return core;
+}
+
+describe('turns', () => {
+  it('answers every message in order, each from the whole history before it', async () => {
+    const core = await startedCore();
+    await Promise.all([core.say('one'), core.say('two'), core.say('three')]);
+    await core.turns.idle();
+    const turns = core.backend.calls.filter((c) => c.method === 'runTurn');
+    expect(turns.map((c) => [c.input![0]!.text, c.history!.length])).toEqual([
+      ['u1: one', 0],
+      ['u1: two', 2],
+      ['u1: three', 4],
+    ]);
+    expect(core.presenter.replies.map((r) => r.outcome?.kind)).toEqual(['done', 'done', 'done']);
+    expect(await core.history()).toHaveLength(6);
+  });
+
+  it('ignores messages in threads it does not manage', async () => {
+    const core = createCore();
+    expect(
+      await core.turns.receive({
+        threadId: 'other',
+        messageId: 'x',
+        authorId: 'u',
+        authorName: 'u',
+        text: 'hi',
+      }),
+    ).toBe('ignored');
+  });
+
+  it('keeps a failed message for the Retry button, and the thread stays usable', async () => {
+    const core = await startedCore();
+    core.backend.failNext.push(new UpstreamError('auth', 'bad key', { retryable: false }));
+    await core.say('first');
+    await core.turns.idle();
+    expect(core.presenter.replies[0]!.outcome).toMatchObject({ kind: 'failed', retryMessageId: 'm1' });
+    await core.say('second');
+    await core.turns.idle();
+    expect(await core.history()).toEqual(['u1: second', 'reply to "u1: second" after 0 items']);
+    await core.turns.retry(THREAD, 'm1');
+    await core.turns.idle();
+    expect((await core.history()).at(-2)).toBe('u1: first');
+    await expect(core.turns.retry(THREAD, 'm1')).rejects.toThrow(/already answered/);
+  });
+
+  it('answers again, after a restart, a message whose turn was interrupted', async () => {
+    const core = await startedCore();
+    // What a process that died mid-turn leaves behind: the message in the inbox, one attempt started.
+    await core.sessions.update(THREAD, (s) => ({
+      ...s,
+      inbox: [
+        { messageId: 'm9', authorId: 'u1', authorName: 'u1', text: 'u1: lost?', receivedAt: 0, attempts: 1 },
+      ],
+    }));
+    await core.sessions.setHasWork(THREAD, true);
+    await core.turns.resume();
+    await core.turns.idle();
+    expect(await core.history()).toEqual(['u1: lost?', 'reply to "u1: lost?" after 0 items']);
+  });
+});
+
+describe('alternatives and votes', () => {
+  it('generates every alternative from the same history and continues on the winner only', async () => {
+    const core = await startedCore();
+    await core.say('plan a trip');
+    await core.turns.idle();
+    const vote = await core.ask({
+      count: 3,
+      prompt: { messageId: 'p1', authorName: 'u1', text: 'where?' },
+      styles: ['formal', 'funny'],
+    });
+    const generation = core.backend.calls.find((c) => c.method === 'generateAlternatives')!;
+    expect(generation.history).toHaveLength(2);
+    expect(generation.options!.map((o) => o.instructions)).toEqual(['formal', 'funny', undefined]);
+    expect(vote.options.map((o) => [o.letter, o.label, o.status])).toEqual([
+      ['A', 'formal', 'ok'],
+      ['B', 'funny', 'ok'],
+      ['C', 'default', 'ok'],
+    ]);
+    await core.say('and then?');
+    await core.turns.idle();
+    // The message waits for the vote.
+    expect(core.backend.calls.filter((c) => c.method === 'runTurn')).toHaveLength(1);
+
+    const result = await core.alternatives.vote(vote.id, 'u2', 'B');
+    expect(result.vote).toMatchObject({ status: 'closed', winner: 'B', closedBy: { reason: 'quorum' } });
+    await core.turns.idle();
+    const history = await core.history();
+    expect(history.slice(2, 4)).toEqual(['u1: where?', 'reply to "u1: where?" after 2 items [funny]']);
+    expect(history.join('\n')).not.toContain('[formal]');
+    expect(history.at(-2)).toBe('u1: and then?');
+    // The winner extended its parent's conversation: one transfer, no full copy.
+    expect(core.backend.calls.filter((c) => c.method === 'transfer')).toHaveLength(1);
+  });
+
+  it('makes the same provider calls for a fork whatever the history length', async () => {
+    const counts: number[] = [];
+    for (const turns of [5, 100]) {
+      const core = await startedCore();
+      for (let i = 0; i < turns; i += 1) await core.say(`message ${i}`);
+      await core.turns.idle();
+      const before = core.backend.calls.length;
+      const vote = await core.ask({ count: 3, prompt: { messageId: 'p', authorName: 'u1', text: 'fork' } });
+      await core.alternatives.vote(vote.id, 'u1', 'C');
+      counts.push(core.backend.calls.length - before);
+    }
+    expect(counts[0]).toBe(counts[1]);
+  });
+
+  it('keeps the current reply as alternative A when no prompt is given', async () => {
+    const core = await startedCore();
+    await core.say('hello');
+    await core.turns.idle();
+    const vote = await core.ask({ count: 2 });
+    expect(vote.options.map((o) => o.label)).toEqual(['current reply', 'default']);
+    expect(core.backend.calls.at(-1)!.input!.map((i) => i.text)).toEqual(['u1: hello']);
+    await core.alternatives.vote(vote.id, 'u1', 'B');
+    const history = await core.history();
+    expect(history).toEqual(['u1: hello', 'reply to "u1: hello" after 0 items']);
+    expect((await core.sessions.get(THREAD))!.activeBranchId).toBe('b2');
+  });
+
+  it('counts one vote per person, moves and removes it, and closes at the quorum', async () => {
+    const core = await startedCore({ quorum: 2 });
+    await core.say('hi');
+    await core.turns.idle();
+    const vote = await core.ask({ count: 3, prompt: { messageId: 'p', authorName: 'u1', text: 'go' } });
+    expect((await core.alternatives.vote(vote.id, 'a', 'A')).change).toBe('added');
+    expect((await core.alternatives.vote(vote.id, 'a', 'B')).change).toBe('moved');
+    expect((await core.alternatives.vote(vote.id, 'b', 'C')).change).toBe('added');
+    expect((await core.alternatives.vote(vote.id, 'b', 'C')).change).toBe('removed');
+    const closing = await core.alternatives.vote(vote.id, 'c', 'B');
+    expect(closing.vote).toMatchObject({ status: 'closed', winner: 'B', ballots: { a: 'B', c: 'B' } });
+    await expect(core.alternatives.vote(vote.id, 'd', 'A')).rejects.toThrow(BadInputError);
+  });
+
+  it('keeps an exact tally when thirty people click at once', async () => {
+    const core = await startedCore({ quorum: 100 });
+    await core.say('hi');
+    await core.turns.idle();
+    const vote = await core.ask({ count: 3, prompt: { messageId: 'p', authorName: 'u1', text: 'go' } });
+    await Promise.all(
+      Array.from({ length: 30 }, (_, i) => core.alternatives.vote(vote.id, `voter${i}`, 'ABC'[i % 3]!)),
+    );
+    const stored = (await core.alternatives.getVote(vote.id))!;
+    expect(Object.keys(stored.ballots)).toHaveLength(30);
+    expect(Object.values(stored.ballots).filter((l) => l === 'A')).toHaveLength(10);
+  });
+
+  it('lets the invoker or a moderator close by plurality, ties to the earlier letter', async () => {
+    const core = await startedCore({ quorum: 5 });
+    await core.say('hi');
+    await core.turns.idle();
+    const vote = await core.ask({ count: 3, prompt: { messageId: 'p', authorName: 'u1', text: 'go' } });
+    await core.alternatives.vote(vote.id, 'x', 'C');
+    await core.alternatives.vote(vote.id, 'y', 'B');
+    await expect(core.alternatives.close(vote.id, 'stranger', false)).rejects.toThrow(NotAllowedError);
+    const closed = await core.alternatives.close(vote.id, 'u1', false);
+    expect(closed).toMatchObject({ winner: 'B', closedBy: { reason: 'close', userId: 'u1' } });
+  });
+
+  it('lets only a moderator pick the winner', async () => {
+    const core = await startedCore({ quorum: 5 });
+    await core.say('hi');
+    await core.turns.idle();
+    const vote = await core.ask({ count: 2, prompt: { messageId: 'p', authorName: 'u1', text: 'go' } });
+    await expect(core.alternatives.pick(vote.id, 'B', 'u1', false)).rejects.toThrow(NotAllowedError);
+    expect(await core.alternatives.pick(vote.id, 'B', 'mod', true)).toMatchObject({
+      winner: 'B',
+      closedBy: { reason: 'moderator' },
+    });
+  });
+
+  it('closes at the deadline on A when nobody voted, and again after a restart', async () => {
+    const core = await startedCore({ quorum: 5 });
+    await core.say('hi');
+    await core.turns.idle();
+    const vote = await core.ask({ count: 2, prompt: { messageId: 'p', authorName: 'u1', text: 'go' } });
+    core.clock.advance(61_000);
+    await new Promise((resolve) => setImmediate(resolve));
+    await core.turns.idle();
+    expect(await core.alternatives.getVote(vote.id)).toMatchObject({
+      status: 'closed',
+      winner: 'A',
+      closedBy: { reason: 'deadline' },
+    });
+  });
+
+  it('shows a failed alternative as failed and votes among the others', async () => {
+    const core = await startedCore();
+    await core.say('hi');
+    await core.turns.idle();
+    core.backend.failNext.push(
+      new UpstreamError('rate_limited', 'OpenAI is rate limiting', { retryable: true }),
+    );
+    const vote = await core.ask({ count: 3, prompt: { messageId: 'p', authorName: 'u1', text: 'go' } });
+    expect(vote.options.map((o) => [o.letter, o.status, o.error])).toEqual([
+      ['A', 'failed', 'OpenAI is rate limiting'],
+      ['B', 'ok', undefined],
+      ['C', 'ok', undefined],
+    ]);
+    await expect(core.alternatives.vote(vote.id, 'u1', 'A')).rejects.toThrow(/cannot be chosen/);
+    expect((await core.alternatives.vote(vote.id, 'u1', 'B')).vote.status).toBe('closed');
+  });
+
+  it('refuses bad requests and changes nothing', async () => {
+    const core = await startedCore({ cooldownMs: 30_000 });
+    await expect(core.ask({ threadId: 'unmanaged' })).rejects.toThrow(/thread started with \/chat/);
+    await expect(core.ask({ count: 6 })).rejects.toThrow(/between 2 and 5/);
+    await expect(core.ask({ count: 1 })).rejects.toThrow(/between 2 and 5/);
+    await expect(core.ask()).rejects.toThrow(/no message to answer/);
+    await core.say('hi');
+    await core.turns.idle();
+    const vote = await core.ask({ prompt: { messageId: 'p', authorName: 'u1', text: 'go' } });
+    await expect(core.ask({ userId: 'u2' })).rejects.toThrow(/already open/);
+    await core.alternatives.vote(vote.id, 'u1', 'A');
+    await expect(core.ask()).rejects.toThrow(RateLimitedError);
+    core.clock.advance(30_001);
+    await core.ask();
+    expect(core.backend.calls.filter((c) => c.method === 'generateAlternatives')).toHaveLength(2);
+  });
+
+  it('gives every message alternatives when the thread asks for them automatically', async () => {
+    const core = await startedCore();
+    await core.sessions.update(THREAD, (s) => ({ ...s, settings: { ...s.settings, autoAlternatives: 2 } }));
+    await core.say('surprise me');
+    await core.turns.idle();
+    const session = (await core.sessions.get(THREAD))!;
+    expect(session.openVoteId).toBeDefined();
+    expect(core.presenter.replies.map((r) => r.header)).toEqual(['**A** · default', '**B** · default']);
+  });
+});

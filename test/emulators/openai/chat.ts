@@ -1,0 +1,189 @@
+/** /v1/chat/completions: n choices, streaming chunks, usage; optional llama.cpp-style rejection of n > 1. */
+import { badRequest, invalidType, missingParam, modelNotFound } from './errors.ts';
+import { SseWriter, sendJson } from './http.ts';
+import { newChatCompletionId, nowSeconds } from './ids.ts';
+import { isObject } from './input.ts';
+import { pace } from './pacing.ts';
+import { countTokens, generateReply, tokenize } from './reply.ts';
+import type { Ctx, Route } from './router.ts';
+import type { Json, ReplyMessage, Role } from './types.ts';
+import { bodyObject, optionalBoolean, optionalNumber } from './validate.ts';
+
+export const LLAMA_N_MESSAGE = 'Only one completion choice is allowed';
+const CHAT_ROLES = ['system', 'developer', 'user', 'assistant', 'tool', 'function'];
+const FINGERPRINT = 'fp_emulator';
+
+function chatMessages(v: unknown): ReplyMessage[] {
+  if (v === undefined || v === null) throw missingParam('messages');
+  if (!Array.isArray(v)) throw invalidType('messages', 'an array', v);
+  if (v.length === 0)
+    throw badRequest(
+      "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.",
+      'messages',
+      'empty_array',
+    );
+  const out: ReplyMessage[] = [];
+  v.forEach((m, i) => {
+    const param = `messages[${i}]`;
+    if (!isObject(m)) throw invalidType(param, 'an object', m);
+    if (typeof m.role !== 'string' || !CHAT_ROLES.includes(m.role)) {
+      throw badRequest(
+        `Invalid value: '${String(m.role)}'. Supported values are: 'system', 'assistant', 'user', 'function', 'tool', and 'developer'.`,
+        `${param}.role`,
+        'invalid_value',
+      );
+    }
+    let text = '';
+    if (typeof m.content === 'string') text = m.content;
+    else if (Array.isArray(m.content)) {
+      for (const p of m.content) if (isObject(p) && typeof p.text === 'string') text += p.text;
+    } else if (m.content !== null && m.content !== undefined) {
+      throw invalidType(`${param}.content`, 'one of a string or array of objects', m.content);
+    }
+    if (m.role === 'tool' || m.role === 'function') return;
+    out.push({ role: m.role as Role, text });
+  });
+  return out;
+}
+
+function usageOf(prompt: number, completion: number): Json {
+  return {
+    prompt_tokens: prompt,
+    completion_tokens: completion,
+    total_tokens: prompt + completion,
+    prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
+    completion_tokens_details: {
+      reasoning_tokens: 0,
+      audio_tokens: 0,
+      accepted_prediction_tokens: 0,
+      rejected_prediction_tokens: 0,
+    },
+  };
+}
+
+async function createChatCompletion({ state, body, res }: Ctx): Promise<void> {
+  const b = bodyObject(body);
+  const model = b.model;
+  if (model === undefined || model === null) throw missingParam('model');
+  if (typeof model !== 'string') throw invalidType('model', 'a string', model);
+  const messages = chatMessages(b.messages);
+  const n = optionalNumber(b, 'n', { min: 1, max: 128, integer: true }) ?? 1;
+  if (n > 1 && state.chatRejectsMultipleChoices) throw badRequest(LLAMA_N_MESSAGE, 'n');
+  const temperature = optionalNumber(b, 'temperature', { min: 0, max: 2 });
+  const maxTokens =
+    optionalNumber(b, 'max_completion_tokens', { min: 1, integer: true }) ??
+    optionalNumber(b, 'max_tokens', { min: 1, integer: true });
+  const stream = optionalBoolean(b, 'stream') ?? false;
+  const streamOptions = b.stream_options;
+  const includeUsage = isObject(streamOptions) && streamOptions.include_usage === true;
+  if (!state.config.models.includes(model)) throw modelNotFound(model);
+  const promptTokens = messages.reduce((sum, m) => sum + countTokens(m.text), 0);
+  if (promptTokens > state.config.contextWindowTokens) {
+    throw badRequest(
+      `This model's maximum context length is ${state.config.contextWindowTokens} tokens. However, your messages resulted in ${promptTokens} tokens. Please reduce the length of the messages.`,
+      'messages',
+      'context_length_exceeded',
+    );
+  }
+
+  const choices = Array.from({ length: n }, (_, index) => {
+    const reply = generateReply({ model, messages, temperature, choiceIndex: index });
+    let tokens = tokenize(reply.text);
+    const truncated = maxTokens !== undefined && tokens.length > maxTokens;
+    if (truncated) tokens = tokens.slice(0, maxTokens);
+    return { index, reply, tokens, text: '', finish: truncated ? 'length' : 'stop' };
+  });
+  const steps = Math.max(0, ...choices.map((c) => c.tokens.length));
+  const completionTokens = choices.reduce((sum, c) => sum + c.tokens.length, 0);
+  const id = newChatCompletionId();
+  const created = nowSeconds();
+
+  const ac = new AbortController();
+  state.running.add(ac);
+  const onClose = () => {
+    if (!res.writableFinished) ac.abort();
+  };
+  res.on('close', onClose);
+  const sse = stream ? new SseWriter(res) : undefined;
+  const chunk = (choiceList: Json[], extra: Json = {}) =>
+    sse?.data({
+      id,
+      object: 'chat.completion.chunk',
+      created,
+      model,
+      service_tier: 'default',
+      system_fingerprint: FINGERPRINT,
+      choices: choiceList,
+      ...(includeUsage ? { usage: null } : {}),
+      ...extra,
+    });
+  let started = false;
+  const start = () => {
+    if (started) return;
+    started = true;
+    for (const c of choices) {
+      chunk([
+        {
+          index: c.index,
+          delta: { role: 'assistant', content: '', refusal: null },
+          logprobs: null,
+          finish_reason: null,
+        },
+      ]);
+    }
+  };
+  const ok = await pace(
+    steps,
+    state.latency,
+    (i) => {
+      start();
+      for (const c of choices) {
+        const tok = c.tokens[i];
+        if (tok === undefined) continue;
+        c.text += tok;
+        const delta = c.reply.refusal ? { refusal: tok } : { content: tok };
+        chunk([{ index: c.index, delta, logprobs: null, finish_reason: null }]);
+      }
+    },
+    ac.signal,
+  );
+  state.running.delete(ac);
+  res.off('close', onClose);
+  if (!ok) {
+    if (!res.destroyed) res.destroy();
+    return;
+  }
+  for (const c of choices) c.text = c.tokens.join('');
+  if (!sse) {
+    sendJson(res, 200, {
+      id,
+      object: 'chat.completion',
+      created,
+      model,
+      choices: choices.map((c) => ({
+        index: c.index,
+        message: {
+          role: 'assistant',
+          content: c.reply.refusal ? null : c.text,
+          refusal: c.reply.refusal ? c.text : null,
+          annotations: [],
+        },
+        logprobs: null,
+        finish_reason: c.finish,
+      })),
+      usage: usageOf(promptTokens, completionTokens),
+      service_tier: 'default',
+      system_fingerprint: FINGERPRINT,
+    });
+    return;
+  }
+  start();
+  for (const c of choices) chunk([{ index: c.index, delta: {}, logprobs: null, finish_reason: c.finish }]);
+  if (includeUsage) chunk([], { usage: usageOf(promptTokens, completionTokens) });
+  sse.data('[DONE]');
+  sse.end();
+}
+
+export const chatRoutes: Route[] = [
+  { method: 'POST', path: '/v1/chat/completions', handler: createChatCompletion },
+];

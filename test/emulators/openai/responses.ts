@@ -1,0 +1,305 @@
+/** /v1/responses: create (JSON or SSE), retrieve, delete, input items; the conversation lock. */
+
+import { getConversation } from './conversations.ts';
+import {
+  badRequest,
+  conversationLocked,
+  invalidType,
+  missingParam,
+  modelNotFound,
+  notFound,
+} from './errors.ts';
+import { SseWriter, sendJson } from './http.ts';
+import { newMessageId, newResponseId, nowSeconds } from './ids.ts';
+import { isObject, messagesOf, normalizeInput, withId } from './input.ts';
+import { paginate } from './list.ts';
+import { pace } from './pacing.ts';
+import { countTokens, generateReply, tokenize } from './reply.ts';
+import type { Ctx, Route } from './router.ts';
+import type { ConversationState, EmulatorState, ResponseState } from './state.ts';
+import type { Json } from './types.ts';
+import { bodyObject, metadataOf, optionalBoolean, optionalNumber, optionalString } from './validate.ts';
+
+export const CONTEXT_EXCEEDED_MESSAGE =
+  'Your input exceeds the context window of this model. Please adjust your input and try again.';
+
+/** The conversation id of a `conversation` parameter (a string or {id}), if any. */
+export function conversationIdOf(v: unknown): string | undefined {
+  if (typeof v === 'string') return v;
+  if (isObject(v) && typeof v.id === 'string') return v.id;
+  return undefined;
+}
+
+function storedResponse(state: EmulatorState, id: string): ResponseState {
+  const r = state.responses.get(id);
+  if (!r?.stored) throw notFound(`Response with id '${id}' not found.`);
+  return r;
+}
+
+/** History of a chain: what the previous response saw, then its output (unless it was cancelled). */
+function chainHistory(prev: ResponseState): Json[] {
+  const output = prev.object.status === 'cancelled' ? [] : (prev.object.output as Json[]);
+  return [...prev.context, ...output].map((i) => structuredClone(i));
+}
+
+interface TurnParams {
+  model: string;
+  instructions: string | undefined;
+  temperature: number | undefined;
+  maxOutputTokens: number | undefined;
+  store: boolean;
+  stream: boolean;
+  metadata: Record<string, string>;
+  conversation: ConversationState | undefined;
+  previousResponseId: string | undefined;
+  history: Json[];
+  input: Json[];
+}
+
+function parseTurn(state: EmulatorState, body: unknown): TurnParams {
+  const b = bodyObject(body);
+  const model = b.model;
+  if (model === undefined || model === null) throw missingParam('model');
+  if (typeof model !== 'string') throw invalidType('model', 'a string', model);
+  const instructions = optionalString(b, 'instructions');
+  const temperature = optionalNumber(b, 'temperature', { min: 0, max: 2 });
+  const maxOutputTokens = optionalNumber(b, 'max_output_tokens', { min: 16, integer: true });
+  const store = optionalBoolean(b, 'store') ?? true;
+  const stream = optionalBoolean(b, 'stream') ?? false;
+  const metadata = metadataOf(b.metadata) ?? {};
+  const hasConversation = b.conversation !== undefined && b.conversation !== null;
+  const previousResponseId = optionalString(b, 'previous_response_id');
+  if (hasConversation && previousResponseId !== undefined) {
+    throw badRequest(
+      "Mutually exclusive parameters. Ensure you are only providing one of: 'previous_response_id' or 'conversation'.",
+      null,
+      'mutually_exclusive_parameters',
+    );
+  }
+  if (!state.config.models.includes(model)) throw modelNotFound(model);
+  let conversation: ConversationState | undefined;
+  let history: Json[] = [];
+  if (hasConversation) {
+    const id = conversationIdOf(b.conversation);
+    if (id === undefined)
+      throw invalidType('conversation', 'one of a string or an object with an id', b.conversation);
+    if (!id.startsWith('conv_')) {
+      throw badRequest(
+        `Invalid 'conversation': '${id}'. Expected an ID that begins with 'conv_'.`,
+        'conversation',
+        'invalid_value',
+      );
+    }
+    conversation = getConversation(state, id, 'conversation');
+    if (conversation.lockedBy !== undefined) throw conversationLocked();
+    history = conversation.items.map((i) => structuredClone(i));
+  } else if (previousResponseId !== undefined) {
+    const prev = state.responses.get(previousResponseId);
+    if (!prev?.stored) {
+      throw badRequest(
+        `Previous response with id '${previousResponseId}' not found.`,
+        'previous_response_id',
+        'previous_response_not_found',
+      );
+    }
+    history = chainHistory(prev);
+  }
+  const input = normalizeInput(b.input, 'input', (id) => state.items.get(id));
+  return {
+    model,
+    instructions,
+    temperature,
+    maxOutputTokens,
+    store,
+    stream,
+    metadata,
+    conversation,
+    previousResponseId,
+    history,
+    input,
+  };
+}
+
+function responseObject(id: string, t: TurnParams): Json {
+  return {
+    id,
+    object: 'response',
+    created_at: nowSeconds(),
+    status: 'in_progress',
+    background: false,
+    completed_at: null,
+    conversation: t.conversation ? { id: t.conversation.id } : null,
+    error: null,
+    incomplete_details: null,
+    instructions: t.instructions ?? null,
+    max_output_tokens: t.maxOutputTokens ?? null,
+    max_tool_calls: null,
+    model: t.model,
+    output: [],
+    parallel_tool_calls: true,
+    previous_response_id: t.previousResponseId ?? null,
+    prompt_cache_key: null,
+    reasoning: { effort: null, summary: null },
+    safety_identifier: null,
+    service_tier: 'default',
+    store: t.store,
+    temperature: t.temperature ?? 1,
+    text: { format: { type: 'text' }, verbosity: 'medium' },
+    tool_choice: 'auto',
+    tools: [],
+    top_logprobs: 0,
+    top_p: 1,
+    truncation: 'disabled',
+    // `usage` appears when the response ends (the real API sends null meanwhile; the spec wants an object or nothing).
+    metadata: t.metadata,
+  };
+}
+
+async function createResponse({ state, body, res, rec }: Ctx): Promise<void> {
+  const t = parseTurn(state, body);
+  const messages = messagesOf([...t.history, ...t.input]);
+  const inputTokens = countTokens(t.instructions) + messages.reduce((n, m) => n + countTokens(m.text), 0);
+  if (inputTokens > state.config.contextWindowTokens) {
+    throw badRequest(CONTEXT_EXCEEDED_MESSAGE, 'input', 'context_length_exceeded');
+  }
+  const id = newResponseId();
+  const conv = t.conversation;
+  if (conv) rec.conversationId = conv.id;
+  const inputItems = t.input.map(withId);
+  state.remember(inputItems);
+  if (conv) {
+    conv.lockedBy = id;
+    conv.items.push(...inputItems);
+  }
+  const obj = responseObject(id, t);
+  const rs: ResponseState = {
+    id,
+    object: obj,
+    context: [...t.history, ...inputItems],
+    inputItems,
+    stored: t.store,
+  };
+  state.responses.set(id, rs);
+
+  const reply = generateReply({
+    model: t.model,
+    instructions: t.instructions,
+    messages,
+    temperature: t.temperature,
+  });
+  let tokens = tokenize(reply.text);
+  const truncated = t.maxOutputTokens !== undefined && tokens.length > t.maxOutputTokens;
+  if (truncated) tokens = tokens.slice(0, t.maxOutputTokens);
+
+  const itemId = newMessageId();
+  const partType = reply.refusal ? 'refusal' : 'output_text';
+  const emptyPart = (): Json =>
+    reply.refusal
+      ? { type: 'refusal', refusal: '' }
+      : { type: 'output_text', annotations: [], logprobs: [], text: '' };
+  const fullPart = (text: string): Json =>
+    reply.refusal
+      ? { type: 'refusal', refusal: text }
+      : { type: 'output_text', annotations: [], logprobs: [], text };
+  const item = (status: string, content: Json[]): Json => ({
+    id: itemId,
+    type: 'message',
+    status,
+    content,
+    role: 'assistant',
+  });
+
+  const ac = new AbortController();
+  state.running.add(ac);
+  const onClose = () => {
+    if (!res.writableFinished) ac.abort();
+  };
+  res.on('close', onClose);
+
+  const sse = t.stream ? new SseWriter(res) : undefined;
+  let seq = 0;
+  const emit = (type: string, fields: Json) => sse?.event(type, { type, ...fields, sequence_number: seq++ });
+  const base = { item_id: itemId, output_index: 0, content_index: 0 };
+  emit('response.created', { response: obj });
+  emit('response.in_progress', { response: obj });
+  let started = false;
+  const start = () => {
+    if (started) return;
+    started = true;
+    obj.output = [item('in_progress', [])];
+    emit('response.output_item.added', { output_index: 0, item: item('in_progress', []) });
+    emit('response.content_part.added', { ...base, part: emptyPart() });
+  };
+  let text = '';
+  const ok = await pace(
+    tokens.length,
+    state.latency,
+    (i) => {
+      start();
+      const delta = tokens[i] ?? '';
+      text += delta;
+      obj.output = [item('in_progress', [fullPart(text)])];
+      if (reply.refusal) emit('response.refusal.delta', { ...base, delta });
+      else emit('response.output_text.delta', { ...base, delta, logprobs: [] });
+    },
+    ac.signal,
+  );
+  state.running.delete(ac);
+  res.off('close', onClose);
+  if (conv?.lockedBy === id) conv.lockedBy = undefined;
+
+  if (!ok) {
+    // The client went away (or the emulator was reset): cancelled, and the output is not added to the conversation.
+    obj.status = 'cancelled';
+    obj.output = started ? [item('incomplete', [fullPart(text)])] : [];
+    if (!res.destroyed) res.destroy();
+    return;
+  }
+  start();
+  const finalItem = item(truncated ? 'incomplete' : 'completed', [fullPart(text)]);
+  obj.output = [finalItem];
+  obj.status = truncated ? 'incomplete' : 'completed';
+  obj.completed_at = truncated ? null : nowSeconds();
+  obj.incomplete_details = truncated ? { reason: 'max_output_tokens' } : null;
+  obj.usage = {
+    input_tokens: inputTokens,
+    input_tokens_details: { cached_tokens: 0, cache_write_tokens: 0 },
+    output_tokens: tokens.length,
+    output_tokens_details: { reasoning_tokens: 0 },
+    total_tokens: inputTokens + tokens.length,
+  };
+  state.remember([finalItem]);
+  if (conv && state.conversations.get(conv.id) === conv) conv.items.push(structuredClone(finalItem));
+
+  if (!sse) {
+    sendJson(res, 200, obj);
+    return;
+  }
+  if (partType === 'refusal') emit('response.refusal.done', { ...base, refusal: text });
+  else emit('response.output_text.done', { ...base, text, logprobs: [] });
+  emit('response.content_part.done', { ...base, part: fullPart(text) });
+  emit('response.output_item.done', { output_index: 0, item: finalItem });
+  emit(truncated ? 'response.incomplete' : 'response.completed', { response: obj });
+  sse.end();
+}
+
+function retrieveResponse({ state, params, res }: Ctx): void {
+  sendJson(res, 200, storedResponse(state, params.id ?? '').object);
+}
+
+function deleteResponse({ state, params, res }: Ctx): void {
+  const r = storedResponse(state, params.id ?? '');
+  state.responses.delete(r.id);
+  sendJson(res, 200, { id: r.id, object: 'response', deleted: true });
+}
+
+function listInputItems({ state, params, query, res }: Ctx): void {
+  sendJson(res, 200, paginate(storedResponse(state, params.id ?? '').inputItems, query));
+}
+
+export const responseRoutes: Route[] = [
+  { method: 'POST', path: '/v1/responses', handler: createResponse },
+  { method: 'GET', path: '/v1/responses/:id', handler: retrieveResponse },
+  { method: 'DELETE', path: '/v1/responses/:id', handler: deleteResponse },
+  { method: 'GET', path: '/v1/responses/:id/input_items', handler: listInputItems },
+];

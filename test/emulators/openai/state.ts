@@ -1,0 +1,81 @@
+/** In-memory state of the emulator: conversations and their items, responses, locks, knobs. */
+import type { Latency } from './pacing.ts';
+import type { FailureSpec, Json, RecordedRequest } from './types.ts';
+
+export interface ConversationState {
+  id: string;
+  createdAt: number;
+  metadata: Record<string, string>;
+  items: Json[];
+  /** Id of the response currently running on this conversation, if any. */
+  lockedBy: string | undefined;
+}
+
+export interface ResponseState {
+  id: string;
+  /** The response object as the API returns it (kept up to date while it runs). */
+  object: Json;
+  /** Items the model saw for this response: the history, then the input items (with ids). */
+  context: Json[];
+  inputItems: Json[];
+  /** store:false responses cannot be retrieved nor chained. */
+  stored: boolean;
+}
+
+export interface PendingFailure extends FailureSpec {
+  remaining: number;
+}
+
+export interface EmulatorConfig {
+  apiKey: string;
+  models: string[];
+  contextWindowTokens: number;
+  latency: Latency;
+}
+
+export class EmulatorState {
+  readonly config: EmulatorConfig;
+  latency: Latency;
+  chatRejectsMultipleChoices = false;
+  conversations = new Map<string, ConversationState>();
+  responses = new Map<string, ResponseState>();
+  /** Every item ever stored (conversation items, response inputs and outputs), for `item_reference`. */
+  items = new Map<string, Json>();
+  failures: PendingFailure[] = [];
+  requests: RecordedRequest[] = [];
+  /** Aborts every running generation (on reset and close). */
+  running = new Set<AbortController>();
+
+  constructor(config: EmulatorConfig) {
+    this.config = config;
+    this.latency = { ...config.latency };
+  }
+
+  reset(): void {
+    for (const c of this.running) c.abort();
+    this.running.clear();
+    this.latency = { ...this.config.latency };
+    this.chatRejectsMultipleChoices = false;
+    this.conversations.clear();
+    this.responses.clear();
+    this.items.clear();
+    this.failures = [];
+    this.requests.length = 0;
+  }
+
+  remember(items: Json[]): void {
+    for (const item of items) if (typeof item.id === 'string') this.items.set(item.id, item);
+  }
+
+  /** The first pending failure for this request (route template or literal path), counted down. */
+  takeFailure(method: string, route: string, path: string): PendingFailure | undefined {
+    const idx = this.failures.findIndex(
+      (f) => f.route === undefined || f.route === route || f.route === `${method} ${path}`,
+    );
+    const f = this.failures[idx];
+    if (!f) return undefined;
+    f.remaining--;
+    if (f.remaining <= 0) this.failures.splice(idx, 1);
+    return f;
+  }
+}

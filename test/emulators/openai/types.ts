@@ -1,0 +1,90 @@
+/** Public and shared types of the OpenAI emulator. */
+
+export interface LatencyOptions {
+  /** Delay before the first token, in milliseconds (default 0). */
+  firstTokenMs?: number;
+  /** Pace of the tokens after the first one (default Infinity: no delay). */
+  tokensPerSecond?: number;
+}
+
+export interface OpenAIEmulatorOptions {
+  port?: number;
+  apiKey?: string;
+  latency?: LatencyOptions;
+  models?: string[];
+  contextWindowTokens?: number;
+}
+
+export interface FailureSpec {
+  /** Route template such as 'POST /v1/responses' or 'POST /v1/conversations/:id/items' (default: any request). */
+  route?: string;
+  status: number;
+  /** How many matching requests fail (default 1). */
+  times?: number;
+  retryAfterSeconds?: number;
+  code?: string;
+  message?: string;
+  type?: string;
+}
+
+export interface RecordedRequest {
+  id: number;
+  method: string;
+  path: string;
+  route: string;
+  query: Record<string, string>;
+  body: unknown;
+  status: number;
+  startedAt: number;
+  endedAt: number | undefined;
+  conversationId: string | undefined;
+  /** Request body size in bytes. */
+  bytes: number;
+}
+
+export interface ConversationSnapshot {
+  id: string;
+  metadata: Record<string, string>;
+  items: unknown[];
+}
+
+export interface OpenAIEmulator {
+  /** 'http://127.0.0.1:PORT/v1': pass it to `new OpenAI({ baseURL, apiKey })`. */
+  baseURL: string;
+  apiKey: string;
+  /** Every request, in arrival order. */
+  requests: RecordedRequest[];
+  setLatency(latency: LatencyOptions): void;
+  failNext(failure: FailureSpec): void;
+  /** llama.cpp mode: chat completions with n > 1 are rejected with 400. */
+  setChatRejectsMultipleChoices(on: boolean): void;
+  /** A live conversation: its metadata and its items in order, exactly as the API lists them (order=asc). */
+  conversation(id: string): ConversationSnapshot | undefined;
+  /** Ids of the live (not deleted) conversations, in creation order. */
+  conversationIds(): string[];
+  /** A stored response object (any status), or undefined. */
+  response(id: string): unknown | undefined;
+  /** Clear the request log, pending failures and all state (conversations, responses, knobs back to the options). */
+  reset(): void;
+  close(): Promise<void>;
+}
+
+export type Role = 'user' | 'assistant' | 'system' | 'developer';
+
+export interface ReplyMessage {
+  role: Role;
+  text: string;
+}
+
+/** Everything the model sees for one reply. */
+export interface ReplyInput {
+  model: string;
+  instructions?: string | undefined;
+  messages: ReplyMessage[];
+  temperature?: number | undefined;
+  /** Index of the choice (Chat Completions `n`); 0 or absent for the first. */
+  choiceIndex?: number | undefined;
+}
+
+/** A JSON object as received or sent. */
+export type Json = Record<string, unknown>;

@@ -1,0 +1,186 @@
+/** Hand-written fakes of the core's ports that record what they were asked. */
+
+import type { BallotPresenter } from '../src/core/alternatives.ts';
+import { createKeyedMutex } from '../src/core/keyed-mutex.ts';
+import type { Item, ProviderState } from '../src/core/model.ts';
+import type {
+  Clock,
+  Generated,
+  GenerationOptions,
+  Logger,
+  ModelBackend,
+  ReplyOutcome,
+  Store,
+  ThreadPresenter,
+} from '../src/core/ports.ts';
+import type { Vote } from '../src/core/votes.ts';
+
+export function createMemoryStore(): Store & { data: Map<string, unknown> } {
+  const data = new Map<string, unknown>();
+  const mutex = createKeyedMutex();
+  const clone = <T>(value: T): T => (value === undefined ? value : structuredClone(value));
+  return {
+    data,
+    get: async (key) => clone(data.get(key)) as never,
+    set: async (key, value) => void data.set(key, clone(value)),
+    delete: async (key) => void data.delete(key),
+    update: (key, change) =>
+      mutex.run(key, async () => {
+        const next = change(clone(data.get(key)) as never);
+        if (next === undefined) data.delete(key);
+        else data.set(key, clone(next));
+        return clone(next);
+      }),
+    close: async () => {},
+  };
+}
+
+export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+export function createManualClock(start = 1_700_000_000_000): Clock & { advance(ms: number): void } {
+  let now = start;
+  const timers = new Set<{ at: number; callback: () => void }>();
+  return {
+    now: () => now,
+    setTimer(callback, ms) {
+      const timer = { at: now + ms, callback };
+      timers.add(timer);
+      return { cancel: () => void timers.delete(timer) };
+    },
+    advance(ms) {
+      now += ms;
+      for (const timer of [...timers].sort((a, b) => a.at - b.at)) {
+        if (timer.at <= now) {
+          timers.delete(timer);
+          timer.callback();
+        }
+      }
+    },
+  };
+}
+
+export interface BackendCall {
+  method: 'runTurn' | 'generateAlternatives' | 'transfer' | 'release';
+  history?: Item[];
+  input?: Item[];
+  options?: GenerationOptions[];
+  provider?: ProviderState | undefined;
+}
+
+/** Replies "reply to <last input> after <n> items [style]"; `fail` makes chosen calls throw. */
+export function createFakeBackend(): ModelBackend & {
+  calls: BackendCall[];
+  failNext: Error[];
+  conversations: Map<string, Item[]>;
+} {
+  const calls: BackendCall[] = [];
+  const failNext: Error[] = [];
+  const conversations = new Map<string, Item[]>();
+  let next = 1;
+  const reply = (
+    history: readonly Item[],
+    input: readonly Item[],
+    options: GenerationOptions,
+  ): Generated => ({
+    text: `reply to "${input.at(-1)?.text}" after ${history.length} items${options.instructions ? ` [${options.instructions}]` : ''}`,
+    usage: { inputTokens: history.length + 1, outputTokens: 5 },
+    responseId: undefined,
+    stopped: false,
+    refused: false,
+  });
+  return {
+    kind: 'conversations',
+    calls,
+    failNext,
+    conversations,
+    async runTurn({ provider, history, input, options, onDelta }) {
+      calls.push({
+        method: 'runTurn',
+        history: [...history],
+        input: [...input],
+        options: [options],
+        provider,
+      });
+      const error = failNext.shift();
+      if (error) throw error;
+      const id = provider?.conversationId ?? `conv_${next++}`;
+      const generated = reply(history, input, options);
+      onDelta(generated.text);
+      conversations.set(id, [
+        ...(conversations.get(id) ?? history),
+        ...input,
+        { id: 'r', role: 'assistant', text: generated.text },
+      ]);
+      return { ...generated, provider: { conversationId: id } };
+    },
+    async generateAlternatives({ history, input, variants }) {
+      calls.push({
+        method: 'generateAlternatives',
+        history: [...history],
+        input: [...input],
+        options: variants.map((v) => v.options),
+      });
+      return Promise.allSettled(
+        variants.map(async (variant) => {
+          const error = failNext.shift();
+          if (error) throw error;
+          const generated = reply(history, input, variant.options);
+          variant.onDelta(generated.text);
+          return generated;
+        }),
+      );
+    },
+    async transfer({ provider, from, to, sharedPrefix }) {
+      calls.push({ method: 'transfer', provider, history: [...from], input: [...to.slice(sharedPrefix)] });
+      const held = conversations.get(provider.conversationId!) ?? [...from];
+      conversations.set(provider.conversationId!, [
+        ...held.slice(0, sharedPrefix),
+        ...to.slice(sharedPrefix),
+      ]);
+      return provider;
+    },
+    async release(provider) {
+      calls.push({ method: 'release', provider });
+    },
+  };
+}
+
+export interface ShownReply {
+  threadId: string;
+  header: string | undefined;
+  updates: string[];
+  outcome: ReplyOutcome | undefined;
+}
+
+export function createRecordingPresenter(): ThreadPresenter &
+  BallotPresenter & { replies: ShownReply[]; notices: string[]; ballots: Vote[] } {
+  const replies: ShownReply[] = [];
+  const notices: string[] = [];
+  const ballots: Vote[] = [];
+  return {
+    replies,
+    notices,
+    ballots,
+    async startReply(threadId, { header }) {
+      const shown: ShownReply = { threadId, header, updates: [], outcome: undefined };
+      replies.push(shown);
+      return {
+        update: (text) => void shown.updates.push(text),
+        finish: async (outcome) => {
+          shown.outcome = outcome;
+        },
+      };
+    },
+    async notice(_threadId, text) {
+      notices.push(text);
+    },
+    async showBallot(_threadId, vote) {
+      ballots.push(vote);
+      return `ballot-${vote.id}`;
+    },
+    async updateBallot(_threadId, _voteId, load) {
+      const vote = await load();
+      if (vote) ballots.push(vote);
+    },
+  };
+}
