@@ -30,7 +30,7 @@ const idList = z
       .map((part) => part.trim())
       .filter(Boolean),
   )
-  .pipe(z.array(snowflake));
+  .pipe(z.array(z.string().regex(/^\d{17,20}$/, 'must be comma-separated Discord role ids')));
 const optional = <T extends z.ZodType>(schema: T) =>
   z.preprocess((value) => (value === '' ? undefined : value), schema.optional());
 
@@ -88,7 +88,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
   const result = envSchema.safeParse(env);
   if (!result.success) {
     const problems = result.error.issues.map(
-      (issue) => `${issue.path.join('.') || 'environment'} ${issue.message}`,
+      (issue) => `${String(issue.path[0] ?? 'environment')} ${issue.message}`,
     );
     throw new ConfigError([...new Set(problems)]);
   }

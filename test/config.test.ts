@@ -1,0 +1,61 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, parseConfig, readEnv } from '../src/config.ts';
+
+const valid = { DISCORD_TOKEN: 'discord-secret-token', OPENAI_API_KEY: 'sk-secret-key' };
+
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    parseConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  return [];
+}
+
+describe('configuration', () => {
+  it('needs only the two secrets, and defaults the rest', () => {
+    const config = parseConfig(valid);
+    expect(config).toMatchObject({
+      backend: 'conversations',
+      storeUrl: 'sqlite://data/threadfork.sqlite',
+      alternatives: { defaultCount: 2, maxCount: 5, voteMs: 120_000 },
+      openai: { model: 'gpt-4.1-mini', baseUrl: undefined },
+      discord: { apiUrl: undefined },
+    });
+  });
+
+  it('names a missing DISCORD_TOKEN in one line', () => {
+    expect(problemsOf({ OPENAI_API_KEY: 'sk' })).toEqual([expect.stringMatching(/^DISCORD_TOKEN is required/)]);
+  });
+
+  it('names a malformed URL, an out-of-range number and a bad choice, one line each, without values', () => {
+    const problems = problemsOf({ ...valid, DISCORD_API_URL: 'not a url', VOTE_SECONDS: '2', BACKEND: 'magic', MODERATOR_ROLE_IDS: '12,abc' });
+    expect(problems).toEqual([
+      'DISCORD_API_URL must be an http(s) URL',
+      'BACKEND must be one of conversations, responses, chat',
+      'VOTE_SECONDS must be at least 5',
+      'MODERATOR_ROLE_IDS must be comma-separated Discord role ids',
+    ]);
+    expect(problems.join('\n')).not.toMatch(/secret|not a url|magic/);
+  });
+
+  it('reads .env, and lets the real environment win', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'threadfork-config-'));
+    const path = join(dir, '.env');
+    writeFileSync(path, '# comment\nDISCORD_TOKEN=from-file\nOPENAI_API_KEY="sk-file"\nLOG_LEVEL=debug\n');
+    const env = readEnv(path, { LOG_LEVEL: 'warn' });
+    expect(parseConfig(env)).toMatchObject({ discord: { token: 'from-file' }, openai: { apiKey: 'sk-file' }, logLevel: 'warn' });
+  });
+
+  it('rejects a malformed .env line by number, without printing it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'threadfork-config-'));
+    const path = join(dir, '.env');
+    writeFileSync(path, 'DISCORD_TOKEN=ok\nthis line is secret garbage\n');
+    expect(() => readEnv(path, {})).toThrow(/line 2 is not NAME=value/);
+    expect(() => readEnv(path, {})).not.toThrow(/garbage/);
+  });
+});
