@@ -5,12 +5,15 @@ import { commands } from './commands/index.ts';
 import type { CommandContext } from './commands/types.ts';
 import type { Config } from './config.ts';
 import { type AlternativesService, createAlternativesService } from './core/alternatives.ts';
+import { createBranchService } from './core/branches.ts';
 import { createLocalLockService } from './core/local-lock.ts';
 import type { Logger } from './core/ports.ts';
 import { createRunningTurns } from './core/running-turns.ts';
 import { createSessionRepository } from './core/sessions.ts';
 import { createSettingsService } from './core/settings.ts';
 import { createTurnService } from './core/turns.ts';
+import { createAuditLog } from './discord/audit.ts';
+import { branchButtons } from './discord/branch-buttons.ts';
 import { isModerator } from './discord/permissions.ts';
 import { createDiscordPresenter } from './discord/presenter.ts';
 import { NO_PINGS } from './discord/render.ts';
@@ -99,9 +102,20 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
     limits: { maxCount: config.alternatives.maxCount, cooldownMs: config.alternatives.cooldownMs },
     kick: (threadId) => turns.kick(threadId),
   });
+  const branches = createBranchService({
+    sessions,
+    backend,
+    locks,
+    presenter,
+    alternatives,
+    clock: systemClock,
+    logger,
+    audit: createAuditLog({ client, channelId: config.discord.auditChannelId }),
+  });
   const ctx: CommandContext = {
     turns,
     alternatives,
+    branches,
     settings: createSettingsService({ sessions, maxAlternatives: config.alternatives.maxCount }),
     config,
     logger,

@@ -5,6 +5,7 @@ import type {
 } from 'discord.js';
 import type { Config } from '../config.ts';
 import type { AlternativesService } from '../core/alternatives.ts';
+import type { BranchService } from '../core/branches.ts';
 import type { Logger } from '../core/ports.ts';
 import type { SettingsService } from '../core/settings.ts';
 import type { TurnService } from '../core/turns.ts';
@@ -14,6 +15,7 @@ export interface CommandContext {
   turns: TurnService;
   settings: SettingsService;
   alternatives: AlternativesService;
+  branches: BranchService;
   config: Config;
   logger: Logger;
   /** Manage Threads in the channel, or a configured moderator role. */

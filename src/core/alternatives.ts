@@ -82,6 +82,8 @@ export interface AlternativesService {
   /** Closes votes whose deadline passed while the bot was down, and re-arms the others. */
   resume(): Promise<void>;
   getVote(voteId: string): Promise<Vote | undefined>;
+  /** Ends an open vote without a winner (a moderator moved the thread elsewhere); the ballot says so. */
+  cancelVote(voteId: string, reason: string): Promise<void>;
 }
 
 export function createAlternativesService(deps: AlternativesDeps): AlternativesService {
@@ -308,11 +310,20 @@ export function createAlternativesService(deps: AlternativesDeps): AlternativesS
   }
 
   async function cancel(vote: Vote, notice: string): Promise<void> {
-    await store.set(voteKey(vote.id), { ...vote, status: 'cancelled' });
+    timers.get(vote.id)?.cancel();
+    timers.delete(vote.id);
+    await store.update<Vote>(voteKey(vote.id), (current) => ({ ...(current ?? vote), status: 'cancelled' }));
     await sessions.update(vote.threadId, (s) =>
       s.openVoteId === vote.id ? { ...s, openVoteId: undefined } : s,
     );
     await store.update<string[]>(OPEN_VOTES, (ids = []) => ids.filter((id) => id !== vote.id));
+    if (vote.ballotMessageId) {
+      await presenter
+        .updateBallot(vote.threadId, vote.id, () => getVote(vote.id))
+        .catch((error: unknown) =>
+          logger.warn({ err: error, threadId: vote.threadId }, 'could not mark the ballot cancelled'),
+        );
+    }
     await presenter.notice(vote.threadId, notice);
     deps.kick(vote.threadId);
   }
@@ -541,6 +552,12 @@ export function createAlternativesService(deps: AlternativesDeps): AlternativesS
         if (option?.status !== 'ok') throw new BadInputError(`Alternative ${letter} cannot be chosen.`);
         return { winner: letter, reason: 'moderator' };
       });
+    },
+
+    async cancelVote(voteId, reason) {
+      const vote = await getVote(voteId);
+      if (!vote || (vote.status !== 'open' && vote.status !== 'generating')) return;
+      await cancel(vote, `🚫 The vote was cancelled: ${reason}.`);
     },
 
     async resume() {

@@ -30,6 +30,7 @@ export interface SessionRepository {
   /** A branch's own items (not inherited). */
   ownItems(threadId: string, branchId: string): Promise<Item[]>;
   appendItems(threadId: string, branchId: string, items: readonly Item[]): Promise<void>;
+  deleteItems(threadId: string, branchId: string): Promise<void>;
   /** A branch's whole history: its ancestors' items up to each fork point, then its own. */
   history(session: ThreadSession, branchId: string): Promise<Item[]>;
   /** Threads that have messages waiting, so a restart answers them. */
@@ -61,6 +62,9 @@ export function createSessionRepository(store: Store): SessionRepository {
         version: SCHEMA_VERSION,
         items: [...(checkVersion('items', current)?.items ?? []), ...items],
       }));
+    },
+    async deleteItems(threadId, branchId) {
+      await store.delete(itemsKey(threadId, branchId));
     },
     async history(session, branchId) {
       const lineage: { branchId: string; take: number }[] = [];

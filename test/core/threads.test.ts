@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createAlternativesService } from '../../src/core/alternatives.ts';
+import { type BranchAction, createBranchService } from '../../src/core/branches.ts';
 import { BadInputError, NotAllowedError, RateLimitedError, UpstreamError } from '../../src/core/errors.ts';
 import { createLocalLockService } from '../../src/core/local-lock.ts';
 import { createRunningTurns } from '../../src/core/running-turns.ts';
@@ -58,6 +59,17 @@ function createCore({ cooldownMs = 0, quorum = 1 } = {}) {
     kick: (threadId) => turns.kick(threadId),
   });
   core.alternatives = alternatives;
+  const audits: BranchAction[] = [];
+  const branches = createBranchService({
+    sessions,
+    backend,
+    locks,
+    presenter,
+    alternatives,
+    clock,
+    logger: silentLogger,
+    audit: async (action) => void audits.push(action),
+  });
   let messageNumber = 0;
   const say = async (text: string, authorId = 'u1') => {
     messageNumber += 1;
@@ -85,7 +97,20 @@ function createCore({ cooldownMs = 0, quorum = 1 } = {}) {
     const session = (await sessions.get(THREAD))!;
     return (await sessions.history(session, session.activeBranchId)).map((item) => item.text);
   };
-  return { store, sessions, backend, presenter, clock, turns, alternatives, say, ask, history };
+  return {
+    store,
+    sessions,
+    backend,
+    presenter,
+    clock,
+    turns,
+    alternatives,
+    branches,
+    audits,
+    say,
+    ask,
+    history,
+  };
 }
 
 async function startedCore(options?: Parameters<typeof createCore>[0]) {
@@ -322,5 +347,109 @@ describe('alternatives and votes', () => {
     const session = (await core.sessions.get(THREAD))!;
     expect(session.openVoteId).toBeDefined();
     expect(core.presenter.replies.map((r) => r.header)).toEqual(['**A** · default', '**B** · default']);
+  });
+});
+
+describe('branches', () => {
+  const mod = { userId: 'mod', isModerator: true };
+
+  async function twoForks() {
+    const core = await startedCore();
+    await core.say('start');
+    await core.turns.idle();
+    const first = await core.ask({
+      count: 2,
+      prompt: { messageId: 'p1', authorName: 'u1', text: 'fork one' },
+    });
+    await core.alternatives.vote(first.id, 'u1', 'B'); // b3 wins, b2 loses
+    core.clock.advance(60_000);
+    const second = await core.ask({
+      count: 2,
+      prompt: { messageId: 'p2', authorName: 'u1', text: 'fork two' },
+    });
+    await core.alternatives.vote(second.id, 'u1', 'A'); // b4 wins, b5 loses
+    await core.turns.idle();
+    return core;
+  }
+
+  it('lists the tree with the active branch marked, each branch after its parent', async () => {
+    const core = await twoForks();
+    const tree = await core.branches.list(THREAD);
+    expect(tree.map((b) => [b.id, b.parentId, b.depth, b.active])).toEqual([
+      ['b1', undefined, 0, false],
+      ['b2', 'b1', 1, false],
+      ['b3', 'b1', 1, false],
+      ['b4', 'b3', 2, true],
+      ['b5', 'b3', 2, false],
+    ]);
+    expect(tree.find((b) => b.id === 'b3')).toMatchObject({
+      label: 'alternative B · default',
+      turns: 2,
+      createdBy: 'u1',
+    });
+  });
+
+  it('switches to a losing branch, whose history the next reply comes from', async () => {
+    const core = await twoForks();
+    await core.branches.switchTo(THREAD, 'b2', mod);
+    await core.say('after switch');
+    await core.turns.idle();
+    const history = await core.history();
+    expect(history.slice(0, 4)).toEqual([
+      'u1: start',
+      'reply to "u1: start" after 0 items',
+      'u1: fork one',
+      'reply to "u1: fork one" after 2 items',
+    ]);
+    expect(history.join('\n')).not.toContain('fork two');
+    expect(core.presenter.notices.at(-1)).toMatch(/Switched to b2 .* by <@mod>/);
+    expect(core.audits.map((a) => a.action)).toEqual(['switch']);
+  });
+
+  it('resets: undoes the last fork, then goes back to a fork point, then starts afresh', async () => {
+    const core = await twoForks();
+    await core.branches.reset(THREAD, undefined, mod);
+    expect((await core.sessions.get(THREAD))!.activeBranchId).toBe('b3');
+    await core.branches.reset(THREAD, 'b3', mod);
+    expect(await core.history()).toEqual(['u1: start', 'reply to "u1: start" after 0 items']);
+    await core.branches.reset(THREAD, 'root', mod);
+    expect(await core.history()).toEqual([]);
+    await core.say('fresh');
+    await core.turns.idle();
+    expect(await core.history()).toEqual(['u1: fresh', 'reply to "u1: fresh" after 0 items']);
+  });
+
+  it('prunes inactive branches and releases their conversations, keeping the active line', async () => {
+    const core = await twoForks();
+    await core.branches.switchTo(THREAD, 'b5', mod);
+    await core.say('on b5');
+    await core.turns.idle();
+    await core.branches.switchTo(THREAD, 'b4', mod);
+    const action = await core.branches.prune(THREAD, mod);
+    expect(action.summary).toContain('b2, b5');
+    expect(Object.keys((await core.sessions.get(THREAD))!.branches)).toEqual(['b1', 'b3', 'b4']);
+    expect(core.backend.calls.filter((c) => c.method === 'release')).toHaveLength(1);
+  });
+
+  it('refuses members who are not moderators, and changes nothing', async () => {
+    const core = await twoForks();
+    const member = { userId: 'u1', isModerator: false };
+    await expect(core.branches.switchTo(THREAD, 'b2', member)).rejects.toThrow(NotAllowedError);
+    await expect(core.branches.reset(THREAD, undefined, member)).rejects.toThrow(NotAllowedError);
+    await expect(core.branches.prune(THREAD, member)).rejects.toThrow(NotAllowedError);
+    await expect(core.branches.switchTo(THREAD, 'b99', mod)).rejects.toThrow(/no branch b99/);
+    expect((await core.sessions.get(THREAD))!.activeBranchId).toBe('b4');
+    expect(core.audits).toEqual([]);
+  });
+
+  it('cancels an open vote when a moderator switches', async () => {
+    const core = await startedCore({ quorum: 5 });
+    await core.say('start');
+    await core.turns.idle();
+    const vote = await core.ask({ count: 2, prompt: { messageId: 'p1', authorName: 'u1', text: 'fork' } });
+    await core.branches.switchTo(THREAD, 'b2', mod);
+    expect(await core.alternatives.getVote(vote.id)).toMatchObject({ status: 'cancelled' });
+    expect((await core.sessions.get(THREAD))!.openVoteId).toBeUndefined();
+    expect(core.presenter.ballots.map((b) => b.status)).toEqual(['open', 'cancelled']);
   });
 });

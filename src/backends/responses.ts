@@ -1,0 +1,103 @@
+import OpenAI from 'openai';
+import type { Item } from '../core/model.ts';
+import type { Generated, GenerationOptions, ModelBackend } from '../core/ports.ts';
+import { toInputItems } from './conversations.ts';
+import { toUpstreamError } from './openai-errors.ts';
+import { streamResponse } from './response-stream.ts';
+
+/**
+ * Where a branch continues from: the response to chain on (`previous_response_id`) and the items it does not hold
+ * yet. The response is the one of the last assistant item that has one and was not stopped: a stopped reply's
+ * response was cancelled (or holds more than people saw), so it and everything after it is sent as plain items.
+ */
+export function chainPoint(
+  history: readonly Item[],
+  input: readonly Item[],
+): { previousResponseId: string | undefined; items: Item[] } {
+  for (let i = history.length - 1; i >= 0; i--) {
+    const item = history[i]!;
+    if (item.role === 'assistant' && item.responseId && !item.stopped) {
+      return { previousResponseId: item.responseId, items: [...history.slice(i + 1), ...input] };
+    }
+  }
+  return { previousResponseId: undefined, items: [...history, ...input] };
+}
+
+/** True when the API does not know the response we chained on (deleted, expired, never stored, other project). */
+function isMissingPreviousResponse(error: unknown): boolean {
+  return (
+    (error instanceof OpenAI.BadRequestError || error instanceof OpenAI.NotFoundError) &&
+    (error.code === 'previous_response_not_found' || error.param === 'previous_response_id')
+  );
+}
+
+/**
+ * A branch is a chain of stored responses: a turn passes `previous_response_id` and only the items the chain does not
+ * hold, so a turn's request does not grow with the history, and a fork is free (any number of responses may start
+ * from the same id). There is no provider state of the branch's own: its items carry the response ids.
+ *
+ * Instructions are not inherited through `previous_response_id`, so the current ones are passed on every request
+ * (a change of /settings takes effect on the next turn; no instructions means none, not the old ones).
+ */
+export function createResponsesBackend(client: OpenAI): ModelBackend {
+  async function generate(
+    history: readonly Item[],
+    input: readonly Item[],
+    options: GenerationOptions,
+    signal: AbortSignal,
+    onDelta: (text: string) => void,
+  ): Promise<Generated> {
+    const open = (previousResponseId: string | undefined, items: readonly Item[]) =>
+      streamResponse(
+        () =>
+          client.responses.create(
+            {
+              model: options.model,
+              ...(options.instructions ? { instructions: options.instructions } : {}),
+              ...(options.temperature !== undefined ? { temperature: options.temperature } : {}),
+              ...(previousResponseId ? { previous_response_id: previousResponseId } : {}),
+              input: toInputItems(items),
+              store: true,
+              stream: true,
+            },
+            { signal },
+          ),
+        { signal, onDelta },
+      );
+    const { previousResponseId, items } = chainPoint(history, input);
+    try {
+      try {
+        return await open(previousResponseId, items);
+      } catch (error) {
+        // The chain is gone at the provider: start a new one from the bot's own record (nothing was streamed yet).
+        if (!previousResponseId || !isMissingPreviousResponse(error)) throw error;
+        return await open(undefined, [...history, ...input]);
+      }
+    } catch (error) {
+      throw toUpstreamError(error, options.model);
+    }
+  }
+
+  return {
+    kind: 'responses',
+
+    async runTurn({ history, input, options, signal, onDelta }) {
+      const result = await generate(history, input, options, signal, onDelta);
+      return { ...result, provider: undefined };
+    },
+
+    generateAlternatives({ history, input, variants }) {
+      return Promise.allSettled(
+        variants.map((variant) => generate(history, input, variant.options, variant.signal, variant.onDelta)),
+      );
+    },
+
+    // Nothing to move: the winner's items carry the response ids its next turn chains on.
+    async transfer() {
+      return undefined;
+    },
+
+    // Nothing to delete: stored responses of the chain may be shared by other branches (forks start from them).
+    async release() {},
+  };
+}

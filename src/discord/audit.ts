@@ -1,0 +1,16 @@
+import type { Client } from 'discord.js';
+import type { BranchAction } from '../core/branches.ts';
+import { NO_PINGS } from './render.ts';
+
+/** Copies moderator actions to the audit channel, when one is configured. */
+export function createAuditLog({ client, channelId }: { client: Client; channelId: string | undefined }) {
+  return async (action: BranchAction): Promise<void> => {
+    if (!channelId) return;
+    const channel = await client.channels.fetch(channelId);
+    if (!channel?.isSendable()) throw new Error(`audit channel ${channelId} cannot receive messages`);
+    await channel.send({
+      content: `🛡️ **${action.action}** in <#${action.threadId}> by <@${action.userId}>: ${action.summary}`,
+      allowedMentions: NO_PINGS,
+    });
+  };
+}
