@@ -62,7 +62,7 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
     maxRetries: 2,
     timeout: 120_000,
   });
-  const backend = createBackend(config.backend, openai);
+  const backend = createBackend(config.backend, openai, { chatContextTokens: config.chatContextTokens });
   const sessions = createSessionRepository(store);
   const client = createDiscordClient(config);
   const presenter = createDiscordPresenter({ client, logger });

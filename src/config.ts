@@ -47,6 +47,7 @@ const envSchema = z.object({
   BACKEND: optional(z.enum(backendKinds, { error: `must be one of ${backendKinds.join(', ')}` })).default(
     'conversations',
   ),
+  CHAT_CONTEXT_TOKENS: optional(int(256, 10_000_000)).default(8192),
   STORE_URL: optional(storeUrl).default('sqlite://data/threadfork.sqlite'),
   ALTERNATIVES_DEFAULT: optional(int(2, 5)).default(2),
   ALTERNATIVES_MAX: optional(int(2, 5)).default(5),
@@ -67,6 +68,8 @@ export interface Config {
   };
   openai: { apiKey: string; baseUrl: string | undefined; model: string; instructions: string | undefined };
   backend: BackendKind;
+  /** For BACKEND=chat: the prompt budget; the oldest turns are dropped to stay under it. */
+  chatContextTokens: number;
   storeUrl: string;
   alternatives: { defaultCount: number; maxCount: number; cooldownMs: number; voteMs: number };
   moderatorRoleIds: string[];
@@ -110,6 +113,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       instructions: e.INSTRUCTIONS,
     },
     backend: e.BACKEND,
+    chatContextTokens: e.CHAT_CONTEXT_TOKENS,
     storeUrl: e.STORE_URL,
     alternatives: {
       defaultCount: e.ALTERNATIVES_DEFAULT,

@@ -1,14 +1,25 @@
 import type OpenAI from 'openai';
 import type { BackendKind } from '../config.ts';
 import type { ModelBackend } from '../core/ports.ts';
+import { createChatBackend, DEFAULT_CHAT_CONTEXT_TOKENS } from './chat.ts';
 import { createConversationsBackend } from './conversations.ts';
+import { createResponsesBackend } from './responses.ts';
+
+export interface BackendOptions {
+  /** Prompt budget of the chat backend, in estimated tokens (default DEFAULT_CHAT_CONTEXT_TOKENS). */
+  chatContextTokens?: number;
+}
 
 /** The backend chosen by BACKEND. */
-export function createBackend(kind: BackendKind, client: OpenAI): ModelBackend {
+export function createBackend(kind: BackendKind, client: OpenAI, options: BackendOptions = {}): ModelBackend {
   switch (kind) {
     case 'conversations':
       return createConversationsBackend(client);
-    default:
-      throw new Error(`BACKEND=${kind} is not available yet; use BACKEND=conversations`);
+    case 'responses':
+      return createResponsesBackend(client);
+    case 'chat':
+      return createChatBackend(client, {
+        contextTokens: options.chatContextTokens ?? DEFAULT_CHAT_CONTEXT_TOKENS,
+      });
   }
 }

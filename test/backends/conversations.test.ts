@@ -17,23 +17,51 @@ afterEach(() => emulator.close());
 const options = { model: 'gpt-4.1-mini', instructions: undefined, temperature: undefined };
 const user = (text: string): Item => ({ id: text, role: 'user', text });
 const assistant = (text: string): Item => ({ id: text, role: 'assistant', text });
-const turn = (backend: ReturnType<typeof createConversationsBackend>, provider: { conversationId: string } | undefined, history: Item[], text: string) =>
-  backend.runTurn({ provider, history, input: [user(text)], options, signal: new AbortController().signal, onDelta() {} });
+const turn = (
+  backend: ReturnType<typeof createConversationsBackend>,
+  provider: { conversationId: string } | undefined,
+  history: Item[],
+  text: string,
+) =>
+  backend.runTurn({
+    provider,
+    history,
+    input: [user(text)],
+    options,
+    signal: new AbortController().signal,
+    onDelta() {},
+  });
 const messageTexts = (conversationId: string) =>
-  (emulator.conversation(conversationId)?.items as { type: string; content: { text: string }[] }[]).filter((i) => i.type === 'message').map((i) => i.content[0]!.text);
+  ((emulator.conversation(conversationId)?.items ?? []) as { type: string; content: { text: string }[] }[])
+    .filter((i) => i.type === 'message')
+    .map((i) => i.content[0]!.text);
 
 function historyOf(n: number): Item[] {
-  return Array.from({ length: n }, (_, i) => (i % 2 === 0 ? user(`question ${i}`) : assistant(`answer ${i}`)));
+  return Array.from({ length: n }, (_, i) =>
+    i % 2 === 0 ? user(`question ${i}`) : assistant(`answer ${i}`),
+  );
 }
 
 describe('conversations backend', () => {
   it('keeps a branch as one conversation that holds every turn in order', async () => {
     const backend = createConversationsBackend(client);
     const first = await turn(backend, undefined, [], 'alice: hi');
-    expect(first.text).toBe(replyFor({ model: options.model, messages: [{ role: 'user', text: 'alice: hi' }] }));
-    const second = await turn(backend, first.provider as { conversationId: string }, [user('alice: hi'), assistant(first.text)], 'bob: more');
+    expect(first.text).toBe(
+      replyFor({ model: options.model, messages: [{ role: 'user', text: 'alice: hi' }] }),
+    );
+    const second = await turn(
+      backend,
+      first.provider as { conversationId: string },
+      [user('alice: hi'), assistant(first.text)],
+      'bob: more',
+    );
     expect(second.provider).toEqual(first.provider);
-    expect(messageTexts(first.provider!.conversationId!)).toEqual(['alice: hi', first.text, 'bob: more', second.text]);
+    expect(messageTexts(first.provider!.conversationId!)).toEqual([
+      'alice: hi',
+      first.text,
+      'bob: more',
+      second.text,
+    ]);
   });
 
   it('copies a history into a new conversation in batches of at most 20 items', async () => {
@@ -49,7 +77,11 @@ describe('conversations backend', () => {
     const first = await turn(backend, undefined, [], 'hi');
     const conversationId = first.provider!.conversationId!;
     emulator.setLatency({ firstTokenMs: 150 });
-    const other = client.responses.create({ model: options.model, conversation: conversationId, input: 'someone else' });
+    const other = client.responses.create({
+      model: options.model,
+      conversation: conversationId,
+      input: 'someone else',
+    });
     const started = emulator.requests.length;
     await vi.waitFor(() => expect(emulator.requests.length).toBeGreaterThan(started));
     const ours = await turn(backend, { conversationId }, [], 'ours');
@@ -66,7 +98,11 @@ describe('conversations backend', () => {
       signal: new AbortController().signal,
       onDelta() {},
     }));
-    const results = await backend.generateAlternatives({ history: historyOf(4), input: [user('go')], variants });
+    const results = await backend.generateAlternatives({
+      history: historyOf(4),
+      input: [user('go')],
+      variants,
+    });
     expect(results.every((r) => r.status === 'fulfilled')).toBe(true);
     const calls = emulator.requests.filter((r) => r.route === 'POST /v1/responses');
     expect(calls).toHaveLength(3);
@@ -84,7 +120,12 @@ describe('conversations backend', () => {
       const parent = [...from, user('original question'), assistant(first.text)];
       const to = [...parent.slice(0, length + 1), assistant('the better answer')];
       const before = emulator.requests.length;
-      const moved = await backend.transfer({ provider: first.provider!, from: parent, to, sharedPrefix: length + 1 });
+      const moved = await backend.transfer({
+        provider: first.provider!,
+        from: parent,
+        to,
+        sharedPrefix: length + 1,
+      });
       expect(messageTexts(moved!.conversationId!)).toEqual(to.map((i) => i.text));
       return emulator.requests.length - before;
     };
@@ -92,7 +133,9 @@ describe('conversations backend', () => {
   });
 
   it('retries 429 and 5xx, then tells the thread clearly', async () => {
-    const backend = createConversationsBackend(new OpenAI({ apiKey: emulator.apiKey, baseURL: emulator.baseURL, maxRetries: 2 }));
+    const backend = createConversationsBackend(
+      new OpenAI({ apiKey: emulator.apiKey, baseURL: emulator.baseURL, maxRetries: 2 }),
+    );
     emulator.failNext({ route: 'POST /v1/responses', status: 429, retryAfterSeconds: 0 });
     expect((await turn(backend, undefined, [], 'hi')).text).toContain('hi');
     emulator.failNext({ route: 'POST /v1/responses', status: 500, times: 3 });
@@ -102,8 +145,12 @@ describe('conversations backend', () => {
   });
 
   it('reports a refused key without repeating it', async () => {
-    const backend = createConversationsBackend(new OpenAI({ apiKey: 'sk-wrong-secret', baseURL: emulator.baseURL, maxRetries: 0 }));
-    const failure = (await turn(backend, undefined, [], 'hi').catch((error: unknown) => error)) as UpstreamError;
+    const backend = createConversationsBackend(
+      new OpenAI({ apiKey: 'sk-wrong-secret', baseURL: emulator.baseURL, maxRetries: 0 }),
+    );
+    const failure = (await turn(backend, undefined, [], 'hi').catch(
+      (error: unknown) => error,
+    )) as UpstreamError;
     expect(failure.failure).toBe('auth');
     expect(failure.userMessage).not.toContain('sk-wrong-secret');
   });

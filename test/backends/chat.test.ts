@@ -1,0 +1,315 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import OpenAI from 'openai';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { chatMessages, createChatBackend, estimateTokens } from '../../src/backends/chat.ts';
+import { UpstreamError } from '../../src/core/errors.ts';
+import type { Item } from '../../src/core/model.ts';
+import type { Generated, GenerationOptions, ModelBackend } from '../../src/core/ports.ts';
+import {
+  countTokens,
+  createOpenAIEmulator,
+  type OpenAIEmulator,
+  type RecordedRequest,
+  type ReplyMessage,
+  replyFor,
+} from '../emulators/openai/index.ts';
+
+let emulator: OpenAIEmulator;
+let client: OpenAI;
+
+beforeEach(async () => {
+  emulator = await createOpenAIEmulator();
+  client = new OpenAI({ apiKey: emulator.apiKey, baseURL: emulator.baseURL, maxRetries: 2 });
+});
+afterEach(() => emulator.close());
+
+const options: GenerationOptions = { model: 'gpt-4.1-mini', instructions: undefined, temperature: undefined };
+const user = (text: string): Item => ({ id: text, role: 'user', text });
+const assistant = (text: string): Item => ({ id: text, role: 'assistant', text });
+const big = { contextTokens: 100_000 };
+const turn = (
+  backend: ModelBackend,
+  history: Item[],
+  text: string,
+  generation: GenerationOptions = options,
+) =>
+  backend.runTurn({
+    provider: undefined,
+    history,
+    input: [user(text)],
+    options: generation,
+    signal: new AbortController().signal,
+    onDelta() {},
+  });
+const calls = () => emulator.requests.filter((r) => r.route === 'POST /v1/chat/completions');
+type Body = {
+  messages: { role: string; content: string }[];
+  n?: number;
+  stream_options?: { include_usage?: boolean };
+};
+const bodyOf = (request: RecordedRequest | undefined) => request?.body as Body;
+const seen = (items: Item[], instructions?: string): ReplyMessage[] => [
+  ...(instructions ? [{ role: 'system' as const, text: instructions }] : []),
+  ...items.map((i) => ({ role: i.role, text: i.text })),
+];
+const historyOf = (n: number) =>
+  Array.from({ length: n }, (_, i) => (i % 2 === 0 ? user(`question ${i}`) : assistant(`answer ${i}`)));
+const variant = (generation: GenerationOptions, collect?: (delta: string) => void) => ({
+  options: generation,
+  signal: new AbortController().signal,
+  onDelta: collect ?? (() => {}),
+});
+const values = (results: PromiseSettledResult<Generated>[]) =>
+  results.map((r) => {
+    if (r.status === 'rejected') throw r.reason;
+    return r.value;
+  });
+
+describe('chat backend', () => {
+  it('sends the system message and the whole history, streaming with usage', async () => {
+    const backend = createChatBackend(client, big);
+    const history = historyOf(4);
+    let streamed = '';
+    const result = await backend.runTurn({
+      provider: undefined,
+      history,
+      input: [user('alice: next')],
+      options: { ...options, instructions: 'be brief' },
+      signal: new AbortController().signal,
+      onDelta(delta) {
+        streamed += delta;
+      },
+    });
+    const body = bodyOf(calls()[0]);
+    expect(body.messages).toEqual([
+      { role: 'system', content: 'be brief' },
+      ...history.map((i) => ({ role: i.role, content: i.text })),
+      { role: 'user', content: 'alice: next' },
+    ]);
+    expect(body.stream_options).toEqual({ include_usage: true });
+    const expected = replyFor({
+      model: options.model,
+      messages: seen([...history, user('alice: next')], 'be brief'),
+    });
+    expect(result.text).toBe(expected);
+    expect(streamed).toBe(expected);
+    expect(result.usage.outputTokens).toBe(countTokens(expected));
+    expect(result.usage.inputTokens).toBeGreaterThan(0);
+    expect(result.provider).toBeUndefined();
+    expect(result.responseId).toBeUndefined();
+  });
+
+  it('drops the oldest turns to fit a small budget, keeping the system message and the input', async () => {
+    const history = historyOf(10); // 5 turns of 2 items
+    const input = [user('the new question')];
+    const turnCost = estimateTokens('question 8') + estimateTokens('answer 9');
+    const fixed = estimateTokens('be brief') + estimateTokens('the new question');
+    // Room for exactly the last two turns.
+    const messages = chatMessages(history, input, 'be brief', fixed + 2 * turnCost + 1);
+    expect(messages).toEqual([
+      { role: 'system', content: 'be brief' },
+      ...history.slice(6).map((i) => ({ role: i.role, content: i.text })),
+      { role: 'user', content: 'the new question' },
+    ]);
+    // A budget smaller than the system message and the input: they go anyway, without history.
+    expect(chatMessages(history, input, 'be brief', 1)).toEqual([
+      { role: 'system', content: 'be brief' },
+      { role: 'user', content: 'the new question' },
+    ]);
+    // No input (an alternative to the last message): the last turn is what is answered and stays.
+    expect(chatMessages(history.slice(0, 9), [], undefined, 1)).toEqual([
+      { role: 'user', content: 'question 8' },
+    ]);
+
+    const backend = createChatBackend(client, { contextTokens: fixed + 2 * turnCost + 1 });
+    const result = await turn(backend, history, 'the new question', { ...options, instructions: 'be brief' });
+    expect(bodyOf(calls()[0]).messages).toEqual(messages);
+    expect(result.text).toBe(
+      replyFor({ model: options.model, messages: seen([...history.slice(6), ...input], 'be brief') }),
+    );
+  });
+
+  it('asks for alternatives with shared settings in one request with n, paying the prompt once', async () => {
+    const backend = createChatBackend(client, big);
+    const history = historyOf(4);
+    const streamed = ['', '', ''];
+    const results = values(
+      await backend.generateAlternatives({
+        history,
+        input: [user('go')],
+        variants: streamed.map((_, i) =>
+          variant(options, (delta) => {
+            streamed[i] += delta;
+          }),
+        ),
+      }),
+    );
+    expect(calls()).toHaveLength(1);
+    expect(bodyOf(calls()[0]).n).toBe(3);
+    const messages = seen([...history, user('go')]);
+    for (const [i, result] of results.entries()) {
+      expect(result.text).toBe(replyFor({ model: options.model, messages, choiceIndex: i }));
+      expect(streamed[i]).toBe(result.text);
+    }
+    expect(results[0]!.usage.inputTokens).toBe(messages.reduce((sum, m) => sum + countTokens(m.text), 0));
+    expect(results.slice(1).map((r) => r.usage.inputTokens)).toEqual([0, 0]);
+    const completion = results.reduce((sum, r) => sum + countTokens(r.text), 0);
+    expect(results.reduce((sum, r) => sum + r.usage.outputTokens, 0)).toBe(completion);
+  });
+
+  it('sends alternatives with different settings as separate requests in parallel', async () => {
+    emulator.setLatency({ firstTokenMs: 100 });
+    const backend = createChatBackend(client, big);
+    const results = values(
+      await backend.generateAlternatives({
+        history: historyOf(2),
+        input: [user('go')],
+        variants: [
+          variant(options),
+          variant({ ...options, instructions: 'funny' }),
+          variant(options),
+          variant({ ...options, model: 'gpt-4.1', temperature: 0.5 }),
+        ],
+      }),
+    );
+    expect(calls()).toHaveLength(3);
+    expect(calls().map((c) => bodyOf(c).n)).toEqual([2, undefined, undefined]);
+    const lastStart = Math.max(...calls().map((c) => c.startedAt));
+    expect(calls().every((c) => (c.endedAt ?? 0) > lastStart)).toBe(true);
+    const messages = seen([...historyOf(2), user('go')]);
+    expect(results.map((r) => r.text)).toEqual([
+      replyFor({ model: options.model, messages, choiceIndex: 0 }),
+      replyFor({ model: options.model, messages: seen([...historyOf(2), user('go')], 'funny') }),
+      replyFor({ model: options.model, messages, choiceIndex: 1 }),
+      replyFor({ model: 'gpt-4.1', messages, temperature: 0.5 }),
+    ]);
+  });
+
+  it('falls back to single requests when the server refuses n > 1, and remembers it', async () => {
+    emulator.setChatRejectsMultipleChoices(true);
+    const backend = createChatBackend(client, big);
+    const ask = () =>
+      backend.generateAlternatives({
+        history: [],
+        input: [user('go')],
+        variants: [variant(options), variant(options)],
+      });
+    const first = values(await ask());
+    expect(calls().map((c) => [c.status, bodyOf(c).n])).toEqual([
+      [400, 2],
+      [200, undefined],
+      [200, undefined],
+    ]);
+    const reply = replyFor({ model: options.model, messages: seen([user('go')]) });
+    expect(first.map((r) => r.text)).toEqual([reply, reply]);
+    expect(first.every((r) => r.usage.inputTokens > 0)).toBe(true);
+
+    const before = calls().length;
+    values(await ask());
+    expect(
+      calls()
+        .slice(before)
+        .map((c) => [c.status, bodyOf(c).n]),
+    ).toEqual([
+      [200, undefined],
+      [200, undefined],
+    ]);
+  });
+
+  it('asks again for the choices a server that ignores n did not answer, and remembers it', async () => {
+    // A proxy that drops `n`, as servers that ignore it do.
+    const asked: unknown[] = [];
+    const proxy: Server = createServer(async (req, res) => {
+      let raw = '';
+      for await (const chunk of req) raw += chunk;
+      const { n, ...body } = JSON.parse(raw) as Record<string, unknown>;
+      asked.push(n);
+      const upstream = await fetch(`${emulator.baseURL}/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: req.headers.authorization ?? '' },
+        body: JSON.stringify(body),
+      });
+      res.writeHead(upstream.status, {
+        'content-type': upstream.headers.get('content-type') ?? 'text/plain',
+      });
+      res.end(Buffer.from(await upstream.arrayBuffer()));
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = proxy.address() as AddressInfo;
+      const backend = createChatBackend(
+        new OpenAI({ apiKey: emulator.apiKey, baseURL: `http://127.0.0.1:${port}/v1`, maxRetries: 0 }),
+        big,
+      );
+      const ask = () =>
+        backend.generateAlternatives({
+          history: [],
+          input: [user('go')],
+          variants: [variant(options), variant(options), variant(options)],
+        });
+      const results = values(await ask());
+      const reply = replyFor({ model: options.model, messages: seen([user('go')]) });
+      expect(results.map((r) => r.text)).toEqual([reply, reply, reply]);
+      // The n request answered one choice, then one request per missing choice; later, single requests only.
+      expect(asked).toEqual([3, undefined, undefined]);
+      values(await ask());
+      expect(asked.slice(3)).toEqual([undefined, undefined, undefined]);
+    } finally {
+      await new Promise((resolve) => proxy.close(resolve));
+    }
+  });
+
+  it('stops only the variant whose signal aborted', async () => {
+    emulator.setLatency({ tokensPerSecond: 1000 });
+    const backend = createChatBackend(client, big);
+    const stop = new AbortController();
+    let shown = '';
+    const results = await backend.generateAlternatives({
+      history: [],
+      input: [user('!tokens 300')],
+      variants: [
+        {
+          options,
+          signal: stop.signal,
+          onDelta(delta) {
+            shown += delta;
+            if (shown.length > 20) stop.abort();
+          },
+        },
+        variant(options),
+      ],
+    });
+    expect(calls()).toHaveLength(1);
+    const [stopped, finished] = values(results);
+    expect(stopped!.stopped).toBe(true);
+    expect(stopped!.text).toBe(shown);
+    expect(countTokens(stopped!.text)).toBeLessThan(300);
+    expect(finished!.stopped).toBe(false);
+    expect(countTokens(finished!.text)).toBe(300);
+  });
+
+  it('retries a rate limit, and reports a refused key as such', async () => {
+    const backend = createChatBackend(client, big);
+    emulator.failNext({ route: 'POST /v1/chat/completions', status: 429, retryAfterSeconds: 0 });
+    expect((await turn(backend, [], 'hi')).text).toContain('hi');
+    expect(calls().map((c) => c.status)).toEqual([429, 200]);
+    const refused = createChatBackend(
+      new OpenAI({ apiKey: 'sk-wrong-secret', baseURL: emulator.baseURL, maxRetries: 0 }),
+      big,
+    );
+    const failure = (await turn(refused, [], 'hi').catch((error: unknown) => error)) as UpstreamError;
+    expect(failure).toBeInstanceOf(UpstreamError);
+    expect(failure.failure).toBe('auth');
+    expect(failure.userMessage).not.toContain('sk-wrong-secret');
+    const alternatives = await refused.generateAlternatives({
+      history: [],
+      input: [user('hi')],
+      variants: [variant(options), variant(options)],
+    });
+    expect(alternatives.map((r) => r.status === 'rejected' && (r.reason as UpstreamError).failure)).toEqual([
+      'auth',
+      'auth',
+    ]);
+  });
+});
