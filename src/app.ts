@@ -129,6 +129,7 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
     buttons: {
       ...turnButtons(turns, running, config.moderatorRoleIds),
       ...voteButtons(alternatives, config.moderatorRoleIds),
+      ...branchButtons(branches, config.moderatorRoleIds),
     },
     ctx,
     logger,

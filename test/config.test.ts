@@ -29,11 +29,19 @@ describe('configuration', () => {
   });
 
   it('names a missing DISCORD_TOKEN in one line', () => {
-    expect(problemsOf({ OPENAI_API_KEY: 'sk' })).toEqual([expect.stringMatching(/^DISCORD_TOKEN is required/)]);
+    expect(problemsOf({ OPENAI_API_KEY: 'sk' })).toEqual([
+      expect.stringMatching(/^DISCORD_TOKEN is required/),
+    ]);
   });
 
   it('names a malformed URL, an out-of-range number and a bad choice, one line each, without values', () => {
-    const problems = problemsOf({ ...valid, DISCORD_API_URL: 'not a url', VOTE_SECONDS: '2', BACKEND: 'magic', MODERATOR_ROLE_IDS: '12,abc' });
+    const problems = problemsOf({
+      ...valid,
+      DISCORD_API_URL: 'not a url',
+      VOTE_SECONDS: '2',
+      BACKEND: 'magic',
+      MODERATOR_ROLE_IDS: '12,abc',
+    });
     expect(problems).toEqual([
       'DISCORD_API_URL must be an http(s) URL',
       'BACKEND must be one of conversations, responses, chat',
@@ -48,7 +56,11 @@ describe('configuration', () => {
     const path = join(dir, '.env');
     writeFileSync(path, '# comment\nDISCORD_TOKEN=from-file\nOPENAI_API_KEY="sk-file"\nLOG_LEVEL=debug\n');
     const env = readEnv(path, { LOG_LEVEL: 'warn' });
-    expect(parseConfig(env)).toMatchObject({ discord: { token: 'from-file' }, openai: { apiKey: 'sk-file' }, logLevel: 'warn' });
+    expect(parseConfig(env)).toMatchObject({
+      discord: { token: 'from-file' },
+      openai: { apiKey: 'sk-file' },
+      logLevel: 'warn',
+    });
   });
 
   it('rejects a malformed .env line by number, without printing it', () => {

@@ -4,7 +4,7 @@ import {
   type RESTPostAPIChatInputApplicationCommandsJSONBody,
 } from 'discord.js';
 import { BadInputError } from '../core/errors.ts';
-import { NO_PINGS } from '../discord/render.ts';
+import { NO_PINGS, promptEcho } from '../discord/render.ts';
 import type { Command } from './types.ts';
 
 const data = {
@@ -75,7 +75,7 @@ export const alternatives = {
     if (prompt) {
       const authorName = interaction.user.displayName;
       const message = await thread.send({
-        content: `**${authorName}:** ${prompt}`,
+        content: promptEcho(authorName, prompt),
         allowedMentions: NO_PINGS,
       });
       shownPrompt = { messageId: message.id, authorName, text: prompt };

@@ -5,7 +5,7 @@ import {
   type RESTPostAPIChatInputApplicationCommandsJSONBody,
 } from 'discord.js';
 import { BadInputError } from '../core/errors.ts';
-import { NO_PINGS, truncate } from '../discord/render.ts';
+import { NO_PINGS, promptEcho, truncate } from '../discord/render.ts';
 import type { Command } from './types.ts';
 
 const data = {
@@ -62,7 +62,7 @@ export const chat = {
     if (prompt) {
       // The prompt is an option, not a message: show it in the thread as the invoker's words, then answer it.
       const shown = await thread.send({
-        content: `**${interaction.user.displayName}:** ${prompt}`,
+        content: promptEcho(interaction.user.displayName, prompt),
         allowedMentions: NO_PINGS,
       });
       await ctx.turns.receive({

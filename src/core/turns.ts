@@ -8,7 +8,15 @@ import {
   type ThreadSession,
   type ThreadSettings,
 } from './model.ts';
-import type { Clock, LockService, Logger, ModelBackend, ThreadPresenter } from './ports.ts';
+import type {
+  Clock,
+  LockService,
+  Logger,
+  ModelBackend,
+  ReplyHandle,
+  ReplyOutcome,
+  ThreadPresenter,
+} from './ports.ts';
 import type { RunningTurns } from './running-turns.ts';
 import type { SessionRepository } from './sessions.ts';
 import { stripThink } from './strip-think.ts';
@@ -121,12 +129,14 @@ export function createTurnService(deps: TurnServiceDeps): TurnService {
         'The bot stopped several times while answering this message.',
       );
       await failBatch(threadId, batch, error);
-      const handle = await presenter.startReply(threadId, {
-        turnId: randomUUID(),
-        header: undefined,
-        replyToMessageId: last.messageId,
-      });
-      await handle.finish({ kind: 'failed', text: '', error, retryMessageId: last.messageId });
+      await presenter
+        .startReply(threadId, { turnId: randomUUID(), header: undefined, replyToMessageId: last.messageId })
+        .then((handle) =>
+          show(threadId, handle, { kind: 'failed', text: '', error, retryMessageId: last.messageId }),
+        )
+        .catch((cause: unknown) =>
+          logger.error({ err: cause, threadId }, 'cannot show the failure in the thread'),
+        );
       return;
     }
 
@@ -141,7 +151,7 @@ export function createTurnService(deps: TurnServiceDeps): TurnService {
       turnId,
       batch.map((m) => m.authorId),
     );
-    let handle: Awaited<ReturnType<ThreadPresenter['startReply']>>;
+    let handle: ReplyHandle;
     try {
       handle = await presenter.startReply(threadId, {
         turnId,
@@ -156,8 +166,9 @@ export function createTurnService(deps: TurnServiceDeps): TurnService {
       return;
     }
     let raw = '';
+    let result: Awaited<ReturnType<ModelBackend['runTurn']>>;
     try {
-      const result = await backend.runTurn({
+      result = await backend.runTurn({
         provider: branch.provider,
         history,
         input: [userItem],
@@ -168,32 +179,6 @@ export function createTurnService(deps: TurnServiceDeps): TurnService {
           handle.update(stripThink(raw));
         },
       });
-      const text = stripThink(result.text);
-      const reply: Item = {
-        id: randomUUID(),
-        role: 'assistant',
-        text,
-        ...(result.responseId ? { responseId: result.responseId } : {}),
-        ...(result.stopped ? { stopped: true } : {}),
-      };
-      await sessions.appendItems(threadId, branch.id, [userItem, reply]);
-      await sessions.update(threadId, (s) => ({
-        ...s,
-        inbox: s.inbox.filter((m) => !ids.has(m.messageId)),
-        branches: {
-          ...s.branches,
-          [branch.id]: {
-            ...s.branches[branch.id]!,
-            provider: result.provider,
-            ownItems: s.branches[branch.id]!.ownItems + 2,
-          },
-        },
-      }));
-      await handle.finish(
-        result.stopped
-          ? { kind: 'stopped', text }
-          : { kind: 'done', text, usage: result.usage, refused: result.refused },
-      );
     } catch (error) {
       const shown =
         error instanceof BotError
@@ -204,14 +189,52 @@ export function createTurnService(deps: TurnServiceDeps): TurnService {
             });
       logger.warn({ err: error, threadId, branchId: branch.id, code: shown.code }, 'turn failed');
       await failBatch(threadId, batch, error);
-      await handle.finish({
+      await show(threadId, handle, {
         kind: 'failed',
         text: stripThink(raw),
         error: shown,
         retryMessageId: last.messageId,
       });
+      return;
     } finally {
       running.end(turnId);
+    }
+    const text = stripThink(result.text);
+    const reply: Item = {
+      id: randomUUID(),
+      role: 'assistant',
+      text,
+      ...(result.responseId ? { responseId: result.responseId } : {}),
+      ...(result.stopped ? { stopped: true } : {}),
+    };
+    await sessions.appendItems(threadId, branch.id, [userItem, reply]);
+    await sessions.update(threadId, (s) => ({
+      ...s,
+      inbox: s.inbox.filter((m) => !ids.has(m.messageId)),
+      branches: {
+        ...s.branches,
+        [branch.id]: {
+          ...s.branches[branch.id]!,
+          provider: result.provider,
+          ownItems: s.branches[branch.id]!.ownItems + 2,
+        },
+      },
+    }));
+    await show(
+      threadId,
+      handle,
+      result.stopped
+        ? { kind: 'stopped', text }
+        : { kind: 'done', text, usage: result.usage, refused: result.refused },
+    );
+  }
+
+  /** Shows how a turn ended; a thread that cannot show it (archived, locked) must not stop the queue. */
+  async function show(threadId: string, handle: ReplyHandle, outcome: ReplyOutcome): Promise<void> {
+    try {
+      await handle.finish(outcome);
+    } catch (error) {
+      logger.error({ err: error, threadId, outcome: outcome.kind }, 'cannot show the reply in the thread');
     }
   }
 

@@ -23,9 +23,10 @@ export interface EditQueue {
    * Schedules `run` as the latest content for `key`. A pending (not yet started) run for the same key is replaced,
    * so intermediate states are merged rather than each costing an edit; the key keeps its place in line. The promise
    * resolves once a run for this key scheduled at or after this call has finished (so the latest content is
-   * visible), and rejects if that run throws.
+   * visible), and rejects if that run throws. A run that finds nothing to edit resolves to `'skipped'`, which gives
+   * its start back to the budget.
    */
-  schedule(key: string, run: () => Promise<void>): Promise<void>;
+  schedule(key: string, run: () => Promise<void | 'skipped'>): Promise<void>;
   /** Pending runs count (for tests/metrics). */
   readonly pending: number;
 }
@@ -42,7 +43,7 @@ export interface EditQueues {
 }
 
 interface Pending {
-  run: () => Promise<void>;
+  run: () => Promise<void | 'skipped'>;
   readonly waiters: Array<{ resolve: () => void; reject: (error: unknown) => void }>;
 }
 
@@ -137,9 +138,10 @@ function createQueue(options: EditQueueOptions, onDrained: (() => void) | undefi
   const start = (key: string, next: Pending): void => {
     pending.delete(key);
     running = true;
-    starts.push(now());
+    const startedAt = now();
+    starts.push(startedAt);
     if (starts.length > limit) starts.shift();
-    let result: Promise<void>;
+    let result: Promise<void | 'skipped'>;
     try {
       result = Promise.resolve(next.run());
     } catch (error) {
@@ -147,7 +149,11 @@ function createQueue(options: EditQueueOptions, onDrained: (() => void) | undefi
     }
     result
       .then(
-        () => {
+        (outcome) => {
+          if (outcome === 'skipped') {
+            const index = starts.lastIndexOf(startedAt);
+            if (index >= 0) starts.splice(index, 1);
+          }
           for (const waiter of next.waiters) waiter.resolve();
         },
         (error: unknown) => {

@@ -35,3 +35,8 @@ export function truncate(text: string, max: number): string {
   const flat = text.replace(/\s+/g, ' ').trim();
   return flat.length <= max ? flat : `${flat.slice(0, max - 1)}…`;
 }
+
+/** A prompt given as a command option, shown in the thread as the invoker's words. */
+export function promptEcho(authorName: string, prompt: string): string {
+  return truncate(`💬 **${authorName}:** ${prompt}`, DISCORD_MESSAGE_LIMIT);
+}

@@ -7,6 +7,7 @@ import {
   MessageFlags,
 } from 'discord.js';
 import type { Command, CommandContext } from '../commands/types.ts';
+import { createKeyedMutex } from '../core/keyed-mutex.ts';
 import type { Logger } from '../core/ports.ts';
 import type { TurnService } from '../core/turns.ts';
 import { userMessageFor } from './errors.ts';
@@ -107,16 +108,24 @@ export function routeEvents({
     }
   }
 
+  // Messages of one channel are read one after the other (attachments take a download), so they queue in the order
+  // Discord sent them.
+  const perChannel = createKeyedMutex();
   client.on('messageCreate', (message) => {
-    onMessage(message).catch(async (error: unknown) => {
-      logger.error(
-        { err: error, guildId: message.guildId, threadId: message.channelId, userId: message.author.id },
-        'message failed',
-      );
-      await message
-        .reply({ content: `⚠️ ${userMessageFor(error)}`, allowedMentions: { parse: [], repliedUser: false } })
-        .catch(() => {});
-    });
+    perChannel
+      .run(message.channelId, () => onMessage(message))
+      .catch(async (error: unknown) => {
+        logger.error(
+          { err: error, guildId: message.guildId, threadId: message.channelId, userId: message.author.id },
+          'message failed',
+        );
+        await message
+          .reply({
+            content: `⚠️ ${userMessageFor(error)}`,
+            allowedMentions: { parse: [], repliedUser: false },
+          })
+          .catch(() => {});
+      });
   });
 
   client.on('interactionCreate', (interaction) => {

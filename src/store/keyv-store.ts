@@ -5,6 +5,7 @@ import Keyv from 'keyv';
 import { UnavailableError } from '../core/errors.ts';
 import { createKeyedMutex } from '../core/keyed-mutex.ts';
 import type { Store } from '../core/ports.ts';
+import { createRedisStore } from './redis-store.ts';
 
 /**
  * The core's Store on keyv. Keyv by default reports a failing backend as a missing key; here every error is thrown
@@ -36,7 +37,9 @@ export function createKeyvStore(keyv: Keyv): Store {
   };
 }
 
-/** Opens the store named by STORE_URL (`sqlite://path/to/file.sqlite`). */
+/**
+ * Opens the store named by STORE_URL: `sqlite://path/to/file.sqlite`, or `redis://` / `rediss://` (several processes).
+ */
 export function openStore(storeUrl: string): Store {
   const url = new URL(storeUrl);
   if (url.protocol === 'sqlite:') {
@@ -49,5 +52,6 @@ export function openStore(storeUrl: string): Store {
     keyv.throwOnErrors = true;
     return createKeyvStore(keyv);
   }
+  if (url.protocol === 'redis:' || url.protocol === 'rediss:') return createRedisStore(storeUrl);
   throw new Error(`STORE_URL scheme ${url.protocol} is not supported yet`);
 }

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openStore } from '../../src/store/keyv-store.ts';
 
-const freshUrl = () => `sqlite://${join(mkdtempSync(join(tmpdir(), 'threadfork-store-')), 'nested', 'store.sqlite')}`;
+const freshUrl = () =>
+  `sqlite://${join(mkdtempSync(join(tmpdir(), 'threadfork-store-')), 'nested', 'store.sqlite')}`;
 
 describe('keyv SQLite store', () => {
   it('keeps records across a reopen of the same file', async () => {
@@ -20,8 +21,12 @@ describe('keyv SQLite store', () => {
 
   it('loses no update when many changes reach one key at once', async () => {
     const store = openStore(freshUrl());
-    await Promise.all(Array.from({ length: 50 }, (_, i) => store.update<number[]>('votes', (list = []) => [...list, i])));
-    expect(((await store.get<number[]>('votes')) ?? []).sort((a, b) => a - b)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    await Promise.all(
+      Array.from({ length: 50 }, (_, i) => store.update<number[]>('votes', (list = []) => [...list, i])),
+    );
+    expect(((await store.get<number[]>('votes')) ?? []).sort((a, b) => a - b)).toEqual(
+      Array.from({ length: 50 }, (_, i) => i),
+    );
     await store.update('votes', () => undefined);
     expect(await store.get('votes')).toBeUndefined();
     await store.close();

@@ -1,0 +1,242 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createDiscordEmulator, type DiscordEmulator, type MessageView } from '../emulators/discord/index.ts';
+import { createOpenAIEmulator, type OpenAIEmulator } from '../emulators/openai/index.ts';
+
+const ENTRY = resolve(import.meta.dirname, '../../src/index.ts');
+
+export interface LogLine {
+  level: number;
+  msg: string;
+  [field: string]: unknown;
+}
+
+/** The bot as `npm start` runs it: a child process of the real entry point, configured by environment. */
+export interface BotProcess {
+  logs: LogLine[];
+  stderr: string;
+  waitForLog(probe: (line: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
+  exited: Promise<number | null>;
+  /** SIGTERM and wait for a clean exit. */
+  stop(): Promise<void>;
+  /** SIGKILL: the process dies wherever it is. */
+  kill(): Promise<void>;
+}
+
+export interface World {
+  discord: DiscordEmulator;
+  openai: OpenAIEmulator;
+  dir: string;
+  env: Record<string, string>;
+  startBot(extraEnv?: Record<string, string>): Promise<BotProcess>;
+  close(): Promise<void>;
+}
+
+export async function createWorld(
+  options: {
+    openai?: Parameters<typeof createOpenAIEmulator>[0];
+    discord?: Parameters<typeof createDiscordEmulator>[0];
+  } = {},
+): Promise<World> {
+  const [discord, openai] = await Promise.all([
+    createDiscordEmulator(options.discord),
+    createOpenAIEmulator(options.openai),
+  ]);
+  const dir = mkdtempSync(join(tmpdir(), 'threadfork-e2e-'));
+  const bots: BotProcess[] = [];
+  const env = {
+    DISCORD_TOKEN: discord.botToken,
+    DISCORD_API_URL: discord.apiUrl,
+    DISCORD_GUILD_ID: discord.guildId,
+    OPENAI_API_KEY: openai.apiKey,
+    OPENAI_BASE_URL: openai.baseURL,
+    STORE_URL: `sqlite://${join(dir, 'threadfork.sqlite')}`,
+    LOG_LEVEL: 'debug',
+  };
+  return {
+    discord,
+    openai,
+    dir,
+    env,
+    async startBot(extraEnv = {}) {
+      const bot = spawnBot({ ...env, ...extraEnv }, dir);
+      bots.push(bot);
+      await Promise.race([
+        bot.waitForLog((line) => line.msg === 'threadfork is running', 20_000),
+        bot.exited.then((code) => {
+          throw new Error(
+            `bot exited with ${code} before it was ready:\n${bot.stderr}\n${bot.logs.map((l) => JSON.stringify(l)).join('\n')}`,
+          );
+        }),
+      ]);
+      return bot;
+    },
+    async close() {
+      await Promise.all(bots.map((bot) => bot.kill()));
+      await Promise.all([discord.close(), openai.close()]);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function spawnBot(env: Record<string, string>, cwd: string): BotProcess {
+  const child: ChildProcess = spawn(process.execPath, [ENTRY], {
+    cwd,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? cwd, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: LogLine[] = [];
+  const waiters = new Set<() => void>();
+  let stderr = '';
+  let buffered = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    buffered += chunk;
+    const lines = buffered.split('\n');
+    buffered = lines.pop() ?? '';
+    for (const line of lines) {
+      if (!line.trim()) continue;
+      try {
+        logs.push(JSON.parse(line) as LogLine);
+      } catch {
+        logs.push({ level: 30, msg: line });
+      }
+    }
+    for (const wake of waiters) wake();
+  });
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+  });
+  const exited = new Promise<number | null>((resolveExit) => child.once('exit', (code) => resolveExit(code)));
+  const bot: BotProcess = {
+    logs,
+    get stderr() {
+      return stderr;
+    },
+    exited,
+    waitForLog(probe, timeoutMs = 10_000) {
+      return new Promise((resolveLine, reject) => {
+        const check = () => {
+          const found = logs.find(probe);
+          if (!found) return;
+          cleanup();
+          resolveLine(found);
+        };
+        const timer = setTimeout(() => {
+          cleanup();
+          reject(
+            new Error(
+              `no such log line within ${timeoutMs} ms; last lines:\n${logs
+                .slice(-10)
+                .map((l) => JSON.stringify(l))
+                .join('\n')}`,
+            ),
+          );
+        }, timeoutMs);
+        const cleanup = () => {
+          clearTimeout(timer);
+          waiters.delete(check);
+        };
+        waiters.add(check);
+        check();
+      });
+    },
+    async stop() {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+    async kill() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+  return bot;
+}
+
+/** Starts a managed thread with /chat and a first prompt; resolves with the thread id once the prompt was answered. */
+export async function startThread(world: World, userId: string, prompt: string): Promise<string> {
+  const { discord } = world;
+  const before = new Set(discord.threadsOf(discord.channelId).map((t) => t.id));
+  await discord
+    .runCommand({ channelId: discord.channelId, userId, name: 'chat', options: { prompt } })
+    .response();
+  const thread = await discord.waitFor(
+    () => discord.threadsOf(discord.channelId).find((t) => !before.has(t.id)),
+    {
+      message: 'no thread was created',
+    },
+  );
+  await waitForReplies(world, thread.id, 1);
+  return thread.id;
+}
+
+export function isStreaming(message: MessageView): boolean {
+  return JSON.stringify(message.components).includes('"stop:');
+}
+
+/** A message the bot posts that is not a reply: the echo of a prompt, a ballot, a notice. */
+function isBotChrome(message: MessageView): boolean {
+  return /^(💬 \*\*|🗳|✅|🚫 \*\*This vote|🚫 The vote|🌿)/u.test(message.content);
+}
+
+/**
+ * The bot's replies in a thread as a reader sees them: a reply starts with a bot message that answers (references) a
+ * message or follows someone else's, and goes on in the bot's messages right after it.
+ */
+export function replies(
+  world: World,
+  threadId: string,
+): { messages: MessageView[]; text: string; streaming: boolean }[] {
+  const out: { messages: MessageView[]; text: string; streaming: boolean }[] = [];
+  let current: MessageView[] | undefined;
+  let previousFromBot = false;
+  for (const message of world.discord.messages(threadId).filter((m) => !m.ephemeral)) {
+    const fromBot = message.authorId === world.discord.botUserId;
+    if (!fromBot || isBotChrome(message)) {
+      current = undefined;
+    } else if (message.referenceId || !previousFromBot || !current) {
+      current = [message];
+      out.push({ messages: current, text: '', streaming: false });
+    } else {
+      current.push(message);
+    }
+    previousFromBot = fromBot;
+  }
+  for (const reply of out) {
+    reply.text = reply.messages.map((m) => m.content).join('\n');
+    reply.streaming = reply.messages.some(isStreaming);
+  }
+  return out;
+}
+
+export async function waitForReplies(world: World, threadId: string, count: number, timeoutMs = 15_000) {
+  return world.discord.waitFor(
+    () => {
+      const found = replies(world, threadId);
+      return found.length >= count && !found.some((r) => r.streaming) ? found : undefined;
+    },
+    { timeoutMs, message: `expected ${count} finished replies in thread ${threadId}` },
+  );
+}
+
+/** The texts of the messages in a conversation at the OpenAI emulator, in order. */
+export function conversationTexts(world: World, conversationId: string): string[] {
+  const items = (world.openai.conversation(conversationId)?.items ?? []) as {
+    type: string;
+    content?: { text?: string }[];
+  }[];
+  return items
+    .filter((i) => i.type === 'message')
+    .map((i) => i.content?.map((c) => c.text ?? '').join('') ?? '');
+}
+
+/** The texts of the conversation (at the OpenAI emulator) that holds a message containing `needle`. */
+export function conversationHolding(world: World, needle: string): string[] {
+  const found = world.openai
+    .conversationIds()
+    .map((id) => conversationTexts(world, id))
+    .filter((texts) => texts.some((t) => t.includes(needle)));
+  if (found.length !== 1) throw new Error(`${found.length} conversations hold "${needle}"`);
+  return found[0]!;
+}

@@ -1,0 +1,265 @@
+// The gateway: HELLO, IDENTIFY -> READY + GUILD_CREATE, heartbeats, dispatches with sequence numbers,
+// RESUME (replay of missed dispatches, then RESUMED).
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { type RawData, WebSocket, WebSocketServer } from 'ws';
+import { randomToken } from './ids.ts';
+import type { Json, Store } from './state.ts';
+
+export const Intents = {
+  GUILDS: 1 << 0,
+  GUILD_MEMBERS: 1 << 1,
+  GUILD_MESSAGES: 1 << 9,
+  GUILD_MESSAGE_TYPING: 1 << 11,
+  DIRECT_MESSAGES: 1 << 12,
+  MESSAGE_CONTENT: 1 << 15,
+} as const;
+
+const Op = {
+  DISPATCH: 0,
+  HEARTBEAT: 1,
+  IDENTIFY: 2,
+  PRESENCE_UPDATE: 3,
+  RESUME: 6,
+  RECONNECT: 7,
+  REQUEST_GUILD_MEMBERS: 8,
+  INVALID_SESSION: 9,
+  HELLO: 10,
+  HEARTBEAT_ACK: 11,
+} as const;
+
+const LOG_LIMIT = 5000;
+
+export interface Session {
+  id: string;
+  intents: number;
+  seq: number;
+  log: { op: 0; s: number; t: string; d: unknown }[];
+  socket: WebSocket | null;
+}
+
+export interface GatewayEvent {
+  at: number;
+  dir: 'in' | 'out';
+  op: number;
+  t?: string;
+}
+
+export class Gateway {
+  sessions = new Map<string, Session>();
+  /** Opcodes and event names that went over the wire, for tests and timeout messages. */
+  events: GatewayEvent[] = [];
+  heartbeatIntervalMs = 41250;
+  url = '';
+  #wss = new WebSocketServer({ noServer: true });
+  #store: Store;
+  #botToken: string;
+
+  constructor(store: Store, botToken: string) {
+    this.#store = store;
+    this.#botToken = botToken;
+  }
+
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#onConnection(ws));
+  }
+
+  /** Whether a client is connected on a session that got READY. */
+  connected(): boolean {
+    for (const s of this.sessions.values()) if (s.socket?.readyState === WebSocket.OPEN) return true;
+    return false;
+  }
+
+  /** Sends an event to every session (that has `intent`, when given); `build` may tailor or skip (undefined). */
+  dispatch(t: string, build: (s: Session) => unknown, intent?: number): void {
+    for (const s of this.sessions.values()) {
+      if (intent !== undefined && (s.intents & intent) === 0) continue;
+      const d = build(s);
+      if (d === undefined) continue;
+      this.#sendDispatch(s, t, d);
+    }
+    this.#store.changed();
+  }
+
+  /** Closes the bot's sockets abnormally (as a network failure would); sessions stay resumable. */
+  drop(): void {
+    for (const s of this.sessions.values()) {
+      s.socket?.terminate();
+      s.socket = null;
+    }
+    this.#store.changed();
+  }
+
+  async close(): Promise<void> {
+    for (const ws of this.#wss.clients) ws.terminate();
+    this.sessions.clear();
+    await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
+  }
+
+  #record(dir: 'in' | 'out', op: number, t?: string): void {
+    this.events.push(t === undefined ? { at: Date.now(), dir, op } : { at: Date.now(), dir, op, t });
+    if (this.events.length > LOG_LIMIT) this.events.splice(0, this.events.length - LOG_LIMIT);
+  }
+
+  #raw(ws: WebSocket, payload: { op: number; d: unknown; s?: number | null; t?: string | null }): void {
+    if (ws.readyState !== WebSocket.OPEN) return;
+    ws.send(JSON.stringify({ s: null, t: null, ...payload }));
+    this.#record('out', payload.op, payload.t ?? undefined);
+  }
+
+  #sendDispatch(s: Session, t: string, d: unknown): void {
+    s.seq++;
+    const frame = { op: Op.DISPATCH, s: s.seq, t, d } as const;
+    s.log.push(frame);
+    if (s.log.length > LOG_LIMIT) s.log.splice(0, s.log.length - LOG_LIMIT);
+    if (s.socket) this.#raw(s.socket, frame);
+  }
+
+  #onConnection(ws: WebSocket): void {
+    let session: Session | undefined;
+    this.#raw(ws, {
+      op: Op.HELLO,
+      d: { heartbeat_interval: this.heartbeatIntervalMs, _trace: ['emulator'] },
+    });
+    ws.on('error', () => {});
+    ws.on('close', (code) => {
+      if (session && session.socket === ws) {
+        session.socket = null;
+        // A normal close ends the session (discord.js destroy()); anything else stays resumable.
+        if (code === 1000 || code === 1001) this.sessions.delete(session.id);
+      }
+      this.#store.changed();
+    });
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      if (isBinary) {
+        ws.close(4002, 'Error while decoding payload.');
+        return;
+      }
+      let msg: { op?: unknown; d?: unknown };
+      try {
+        msg = JSON.parse(data.toString()) as { op?: unknown; d?: unknown };
+      } catch {
+        ws.close(4002, 'Error while decoding payload.');
+        return;
+      }
+      const op = typeof msg.op === 'number' ? msg.op : -1;
+      this.#record('in', op);
+      const d = (typeof msg.d === 'object' && msg.d !== null ? msg.d : {}) as Json;
+      switch (op) {
+        case Op.HEARTBEAT:
+          this.#raw(ws, { op: Op.HEARTBEAT_ACK, d: null });
+          break;
+        case Op.IDENTIFY:
+          if (session) {
+            ws.close(4005, 'Already authenticated.');
+            return;
+          }
+          session = this.#identify(ws, d);
+          break;
+        case Op.RESUME:
+          session = this.#resume(ws, d);
+          break;
+        case Op.REQUEST_GUILD_MEMBERS:
+          if (!session) ws.close(4003, 'Not authenticated.');
+          else this.#requestMembers(session, d);
+          break;
+        case Op.PRESENCE_UPDATE:
+        case 4:
+          if (!session) ws.close(4003, 'Not authenticated.');
+          break;
+        default:
+          ws.close(4001, 'Unknown opcode.');
+      }
+      this.#store.changed();
+    });
+  }
+
+  #tokenOk(token: unknown): boolean {
+    return typeof token === 'string' && token.replace(/^Bot\s+/i, '') === this.#botToken;
+  }
+
+  #identify(ws: WebSocket, d: Json): Session | undefined {
+    if (!this.#tokenOk(d.token)) {
+      ws.close(4004, 'Authentication failed.');
+      return undefined;
+    }
+    if (typeof d.intents !== 'number') {
+      ws.close(4013, 'Invalid intent(s).');
+      return undefined;
+    }
+    const store = this.#store;
+    const session: Session = { id: randomToken(16), intents: d.intents, seq: 0, log: [], socket: ws };
+    this.sessions.set(session.id, session);
+    this.#sendDispatch(session, 'READY', {
+      v: 10,
+      user: { ...store.userJson(store.botUserId), verified: true, mfa_enabled: false, email: null },
+      user_settings: {},
+      guilds: [{ id: store.guildId, unavailable: true }],
+      session_id: session.id,
+      session_type: 'normal',
+      resume_gateway_url: this.url,
+      shard: [0, 1],
+      application: { id: store.applicationId, flags: 1 << 19 },
+      private_channels: [],
+      relationships: [],
+      presences: [],
+      guild_join_requests: [],
+      geo_ordered_rtc_regions: [],
+      auth: {},
+      _trace: ['emulator'],
+    });
+    this.#sendDispatch(session, 'GUILD_CREATE', store.guildCreateJson());
+    return session;
+  }
+
+  #resume(ws: WebSocket, d: Json): Session | undefined {
+    const session = typeof d.session_id === 'string' ? this.sessions.get(d.session_id) : undefined;
+    if (!this.#tokenOk(d.token) || !session) {
+      this.#raw(ws, { op: Op.INVALID_SESSION, d: false });
+      return undefined;
+    }
+    if (session.socket && session.socket !== ws) session.socket.terminate();
+    session.socket = ws;
+    const from = typeof d.seq === 'number' ? d.seq : 0;
+    for (const frame of session.log) if (frame.s > from) this.#raw(ws, frame);
+    this.#sendDispatch(session, 'RESUMED', { _trace: ['emulator'] });
+    return session;
+  }
+
+  #requestMembers(session: Session, d: Json): void {
+    const store = this.#store;
+    const ids = Array.isArray(d.user_ids)
+      ? d.user_ids.map(String)
+      : typeof d.user_ids === 'string'
+        ? [d.user_ids]
+        : null;
+    const query = typeof d.query === 'string' ? d.query.toLowerCase() : '';
+    const limit = typeof d.limit === 'number' && d.limit > 0 ? d.limit : Number.POSITIVE_INFINITY;
+    const members: Json[] = [];
+    const notFound: string[] = [];
+    if (ids) {
+      for (const id of ids) {
+        const m = store.memberJson(id, true);
+        if (m) members.push(m);
+        else notFound.push(id);
+      }
+    } else {
+      for (const id of store.members.keys()) {
+        if (members.length >= limit) break;
+        const u = store.users.get(id);
+        if (u?.username.toLowerCase().startsWith(query)) {
+          const m = store.memberJson(id, true);
+          if (m) members.push(m);
+        }
+      }
+    }
+    this.#sendDispatch(session, 'GUILD_MEMBERS_CHUNK', {
+      guild_id: store.guildId,
+      members,
+      chunk_index: 0,
+      chunk_count: 1,
+      not_found: notFound,
+      ...(d.nonce !== undefined ? { nonce: d.nonce } : {}),
+    });
+  }
+}

@@ -1,0 +1,269 @@
+// Public types of the Discord emulator, and the internal records behind them.
+
+export interface WindowLimit {
+  limit: number;
+  windowMs: number;
+}
+
+export interface DiscordEmulatorOptions {
+  port?: number;
+  rateLimits?: { messageEdit?: WindowLimit; messageCreate?: WindowLimit };
+  /** Time an interaction may take to be acknowledged (default 3000 ms). */
+  interactionAckMs?: number;
+  /** Lifetime of an interaction token for webhook calls (default 15 min). */
+  interactionTokenTtlMs?: number;
+  /** Give the bot MANAGE_THREADS (default false, so a locked thread rejects it with 50013). */
+  botManageThreads?: boolean;
+}
+
+export interface Pinged {
+  users: string[];
+  roles: string[];
+  everyone: boolean;
+}
+
+export interface AttachmentView {
+  id: string;
+  filename: string;
+  url: string;
+  size: number;
+  contentType?: string;
+}
+
+export interface MessageView {
+  id: string;
+  channelId: string;
+  authorId: string;
+  content: string;
+  embeds: unknown[];
+  components: unknown[];
+  attachments: AttachmentView[];
+  flags: number;
+  /** Discord message type (0 default, 19 reply, 20 chat input command response). */
+  type: number;
+  ephemeral: boolean;
+  /** The user who can see an ephemeral message. */
+  visibleTo?: string;
+  interactionId?: string;
+  /** The message this one replies to (message_reference). */
+  referenceId?: string;
+  /** Who this message actually pings, given its content and allowed_mentions. */
+  pinged: Pinged;
+  editCount: number;
+  createdAt: number;
+  editedAt?: number;
+}
+
+export interface ChannelView {
+  id: string;
+  type: number;
+  name: string;
+  parentId: string | null;
+  archived: boolean;
+  locked: boolean;
+  ownerId: string | null;
+  memberIds: string[];
+}
+
+export interface RecordedRequest {
+  method: string;
+  /** Route template, e.g. 'PATCH /channels/:channel_id/messages/:message_id'. */
+  route: string;
+  /** Path below /api/v10, without the query string. */
+  path: string;
+  query: Record<string, string>;
+  body: unknown;
+  status: number;
+  at: number;
+  /** Response headers (rate limit headers among them). */
+  headers?: Record<string, string>;
+}
+
+export interface InteractionHandle {
+  id: string;
+  token: string;
+  acked(): Promise<{ type: number }>;
+  response(opts?: { timeoutMs?: number }): Promise<MessageView>;
+  followups(): MessageView[];
+  error(): { code: number; message: string } | undefined;
+}
+
+export interface FailureSpec {
+  /** Route template as in RecordedRequest.route, e.g. 'POST /channels/:channel_id/messages'. */
+  route: string;
+  status: number;
+  code?: number;
+  message?: string;
+  /** How many matching requests fail (default 1). */
+  times?: number;
+  /** For status 429: the retry_after to announce (default 100 ms). */
+  retryAfterMs?: number;
+}
+
+export type OptionValue = string | number | boolean;
+
+export interface DiscordEmulator {
+  apiUrl: string;
+  botToken: string;
+  applicationId: string;
+  botUserId: string;
+  guildId: string;
+  channelId: string;
+  /** Role holding MANAGE_THREADS, given to users created with manageThreads: true. */
+  moderatorRoleId: string;
+  createUser(u: { username: string; manageThreads?: boolean; roles?: string[]; bot?: boolean }): {
+    id: string;
+    username: string;
+  };
+  createRole(r: { name: string; permissions?: bigint }): string;
+  createTextChannel(name: string): string;
+  createThread(t: { parentId: string; name: string; ownerId: string }): string;
+  postMessage(
+    channelId: string,
+    userId: string,
+    content: string,
+    opts?: { attachments?: { filename: string; content: string; contentType?: string }[]; replyTo?: string },
+  ): MessageView;
+  runCommand(c: {
+    channelId: string;
+    userId: string;
+    name: string;
+    subcommand?: string;
+    options?: Record<string, OptionValue>;
+  }): InteractionHandle;
+  clickButton(c: { messageId: string; customId: string; userId: string }): InteractionHandle;
+  autocomplete(c: {
+    channelId: string;
+    userId: string;
+    name: string;
+    subcommand?: string;
+    options: Record<string, string | number>;
+    focused: string;
+  }): Promise<{ name: string; value: string | number }[]>;
+  messages(channelId: string): MessageView[];
+  message(id: string): MessageView | undefined;
+  channel(id: string): ChannelView | undefined;
+  threadsOf(parentId: string): ChannelView[];
+  archiveThread(threadId: string, opts?: { locked?: boolean }): void;
+  waitFor<T>(
+    probe: () => T | undefined | null | false,
+    opts?: { timeoutMs?: number; message?: string },
+  ): Promise<T>;
+  requests: RecordedRequest[];
+  commands(guildId?: string): unknown[];
+  injectFailure(f: FailureSpec): void;
+  dropConnection(): void;
+  clientConnected(): Promise<void>;
+  close(): Promise<void>;
+}
+
+// ---- internal records ----
+
+export interface UserRec {
+  id: string;
+  username: string;
+  bot: boolean;
+}
+
+export interface RoleRec {
+  id: string;
+  name: string;
+  permissions: bigint;
+  position: number;
+  managed: boolean;
+  mentionable: boolean;
+}
+
+export interface MemberRec {
+  userId: string;
+  roles: string[];
+  joinedAt: number;
+}
+
+export interface ChannelRec {
+  id: string;
+  type: number;
+  name: string;
+  parentId: string | null;
+  ownerId: string | null;
+  topic: string | null;
+  position: number;
+  archived: boolean;
+  locked: boolean;
+  invitable: boolean;
+  autoArchiveDuration: number;
+  archiveTimestamp: number;
+  createdAt: number;
+  members: Map<string, number>;
+  messageCount: number;
+  totalMessageSent: number;
+  lastMessageId: string | null;
+  rateLimitPerUser: number;
+}
+
+export interface AttachmentRec {
+  id: string;
+  filename: string;
+  size: number;
+  contentType?: string;
+  url: string;
+  data: Buffer;
+}
+
+export interface AllowedMentions {
+  parse?: string[] | null;
+  users?: string[] | null;
+  roles?: string[] | null;
+  replied_user?: boolean | null;
+}
+
+export interface MessageRec {
+  id: string;
+  channelId: string;
+  authorId: string;
+  type: number;
+  content: string;
+  embeds: unknown[];
+  components: unknown[];
+  attachments: AttachmentRec[];
+  flags: number;
+  tts: boolean;
+  nonce?: string | number;
+  ephemeral: boolean;
+  visibleTo?: string;
+  interactionId?: string;
+  webhookId?: string;
+  referenceId?: string;
+  allowedMentions?: AllowedMentions | null;
+  /** Mentions as written in the content (before allowed_mentions). */
+  parsed: Pinged;
+  pinged: Pinged;
+  editCount: number;
+  createdAt: number;
+  editedAt?: number;
+  deleted: boolean;
+  threadId?: string;
+}
+
+export interface InteractionRec {
+  id: string;
+  token: string;
+  /** 2 application command, 3 component, 4 autocomplete. */
+  type: number;
+  channelId: string;
+  userId: string;
+  data: Record<string, unknown>;
+  payload: Record<string, unknown>;
+  createdAt: number;
+  sourceMessageId?: string;
+  ackType?: number;
+  ackData?: Record<string, unknown>;
+  originalMessageId?: string;
+  responseMessageId?: string;
+  /** The visible response is there (see InteractionHandle.response). */
+  responded: boolean;
+  /** Edits of @original seen after a type 6 ack. */
+  followupIds: string[];
+  error?: { code: number; message: string };
+  expired: boolean;
+}
