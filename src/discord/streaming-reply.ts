@@ -8,6 +8,11 @@ import { withUnarchive } from './thread-access.ts';
 /** Discord's typing indicator lasts about 10 s. */
 const TYPING_REFRESH_MS = 8000;
 const CURSOR = ' ▌';
+/**
+ * The first text waits this long before it is posted, so a reply that is done by then is posted whole and costs no
+ * edit at all (most replies of a fast model); longer ones show up after this short pause.
+ */
+const FIRST_POST_DELAY_MS = 350;
 
 type Row = ReturnType<typeof buttonRow>;
 interface Shown {
@@ -49,6 +54,7 @@ export async function startStreamingReply({
   let wanted: { content: string; rows: Row[] }[] = [];
   let creating: Promise<void> = Promise.resolve();
   let finished = false;
+  let firstPostTimer: ReturnType<typeof setTimeout> | undefined;
   const stopRow = buttonRow(button(customIds.stop(turnId), 'Stop', ButtonStyle.Secondary));
 
   const sendTyping = () =>
@@ -117,14 +123,23 @@ export async function startStreamingReply({
       if (finished) return;
       if (typing) stopTyping();
       want(`${text}${CURSOR}`, undefined, [stopRow]);
-      postNew()
-        .then(() => Promise.all(staleIndexes().map(editLater)))
-        .catch((error: unknown) => logger.warn({ err: error, threadId }, 'streaming the reply failed'));
+      const flush = () =>
+        postNew()
+          .then(() => Promise.all(staleIndexes().map(editLater)))
+          .catch((error: unknown) => logger.warn({ err: error, threadId }, 'streaming the reply failed'));
+      if (shown.length > 0 || wanted.length > 1) {
+        void flush();
+      } else if (!firstPostTimer) {
+        firstPostTimer = setTimeout(() => {
+          if (!finished) void flush();
+        }, FIRST_POST_DELAY_MS);
+      }
     },
 
     async finish(outcome: ReplyOutcome) {
       finished = true;
       stopTyping();
+      clearTimeout(firstPostTimer);
       const view = finalView(outcome, threadId);
       const usage =
         header && outcome.kind === 'done' && outcome.usage ? `-# ${formatUsage(outcome.usage)}` : undefined;

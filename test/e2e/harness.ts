@@ -240,3 +240,55 @@ export function conversationHolding(world: World, needle: string): string[] {
   if (found.length !== 1) throw new Error(`${found.length} conversations hold "${needle}"`);
   return found[0]!;
 }
+
+/** The custom_ids of a message's buttons, by label prefix ("A", "Close vote", ...). */
+export function buttonIds(message: MessageView): { label: string; customId: string; disabled: boolean }[] {
+  const rows = message.components as {
+    components?: { label?: string; custom_id?: string; disabled?: boolean }[];
+  }[];
+  return rows.flatMap((row) =>
+    (row.components ?? []).map((b) => ({
+      label: b.label ?? '',
+      customId: b.custom_id ?? '',
+      disabled: b.disabled === true,
+    })),
+  );
+}
+
+export function buttonId(message: MessageView, labelStart: string): string {
+  const found = buttonIds(message).find((b) => b.label.startsWith(labelStart));
+  if (!found) throw new Error(`no button "${labelStart}" on message: ${JSON.stringify(message.components)}`);
+  return found.customId;
+}
+
+/** The ballot (latest) in a thread, once it exists and `probe` accepts it. */
+export function waitForBallot(
+  world: World,
+  threadId: string,
+  probe: (ballot: MessageView) => boolean = () => true,
+  timeoutMs = 15_000,
+) {
+  return world.discord.waitFor(
+    () =>
+      world.discord
+        .messages(threadId)
+        .filter((m) => m.authorId === world.discord.botUserId && /^(🗳|✅|🚫 \*\*This vote)/u.test(m.content))
+        .findLast(probe),
+    { timeoutMs, message: `no matching ballot in thread ${threadId}` },
+  );
+}
+
+/** Runs a slash command and resolves with the text the invoker sees (content, or the embeds' text). */
+export async function command(
+  world: World,
+  c: {
+    channelId: string;
+    userId: string;
+    name: string;
+    subcommand?: string;
+    options?: Record<string, string | number | boolean>;
+  },
+): Promise<string> {
+  const response = await world.discord.runCommand(c).response({ timeoutMs: 30_000 });
+  return [response.content, ...response.embeds.map((e) => JSON.stringify(e))].join('\n');
+}

@@ -232,7 +232,12 @@ export class Driver {
     return this.#handle(rec);
   }
 
-  clickButton(c: { messageId: string; customId: string; userId: string }): InteractionHandle {
+  clickButton(c: {
+    messageId: string;
+    customId: string;
+    userId: string;
+    stale?: boolean;
+  }): InteractionHandle {
     const { store } = this.#ctx;
     const m = store.messages.get(c.messageId);
     if (!m || m.deleted) throw new Error(`clickButton: unknown message ${c.messageId}`);
@@ -240,13 +245,15 @@ export class Driver {
     if (m.ephemeral && m.visibleTo !== c.userId) {
       throw new Error(`clickButton: message ${m.id} is ephemeral and not visible to ${c.userId}`);
     }
-    const comp = findComponent(m.components, c.customId);
+    // A client still showing an older render of the message can click a button that is gone or disabled now.
+    const comp = c.stale ? { type: 2 } : findComponent(m.components, c.customId);
     if (!comp) {
       throw new Error(
         `clickButton: message ${m.id} has no component with custom_id ${JSON.stringify(c.customId)}`,
       );
     }
-    if (comp.disabled === true) throw new Error(`clickButton: component ${c.customId} is disabled`);
+    if (!c.stale && comp.disabled === true)
+      throw new Error(`clickButton: component ${c.customId} is disabled`);
     const componentType = typeof comp.type === 'number' ? comp.type : 2;
     const data: Json = { custom_id: c.customId, component_type: componentType };
     if (componentType !== 2) data.values = [];

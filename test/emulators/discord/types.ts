@@ -131,7 +131,8 @@ export interface DiscordEmulator {
     subcommand?: string;
     options?: Record<string, OptionValue>;
   }): InteractionHandle;
-  clickButton(c: { messageId: string; customId: string; userId: string }): InteractionHandle;
+  /** `stale`: the click of a client that still shows an older render (the button may be gone or disabled now). */
+  clickButton(c: { messageId: string; customId: string; userId: string; stale?: boolean }): InteractionHandle;
   autocomplete(c: {
     channelId: string;
     userId: string;
