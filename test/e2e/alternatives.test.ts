@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { MessageView } from '../emulators/discord/index.ts';
 import {
   type BotProcess,
   buttonId,
@@ -51,7 +52,7 @@ describe('/alternatives', () => {
     const threadId = await threadWithTurns('plan a trip to Porto', 2);
     world.openai.setLatency({ firstTokenMs: 300 });
     const requestsBefore = world.openai.requests.length;
-    let ballot;
+    let ballot: MessageView;
     try {
       const reply = await command(world, {
         channelId: threadId,
