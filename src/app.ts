@@ -6,7 +6,6 @@ import type { CommandContext } from './commands/types.ts';
 import type { Config } from './config.ts';
 import { type AlternativesService, createAlternativesService } from './core/alternatives.ts';
 import { createBranchService } from './core/branches.ts';
-import { createLocalLockService } from './core/local-lock.ts';
 import type { Logger } from './core/ports.ts';
 import { createRunningTurns } from './core/running-turns.ts';
 import { createSessionRepository } from './core/sessions.ts';
@@ -20,7 +19,9 @@ import { NO_PINGS } from './discord/render.ts';
 import { routeEvents } from './discord/router.ts';
 import { turnButtons } from './discord/turn-buttons.ts';
 import { voteButtons } from './discord/vote-buttons.ts';
-import { openStore } from './store/keyv-store.ts';
+import { openPersistence } from './store/index.ts';
+
+const VOTE_SWEEP_MS = 5000;
 
 export interface RunningBot {
   client: Client;
@@ -55,7 +56,7 @@ export function createDiscordClient(config: Config): Client {
 
 /** Wires config -> store and OpenAI client -> core services -> Discord client, logs in and starts answering. */
 export async function startBot(config: Config, logger: Logger): Promise<RunningBot> {
-  const store = openStore(config.storeUrl);
+  const { store, locks, close: closePersistence } = openPersistence(config.storeUrl, logger);
   const openai = new OpenAI({
     apiKey: config.openai.apiKey,
     ...(config.openai.baseUrl ? { baseURL: config.openai.baseUrl } : {}),
@@ -66,7 +67,6 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
   const sessions = createSessionRepository(store);
   const client = createDiscordClient(config);
   const presenter = createDiscordPresenter({ client, logger });
-  const locks = createLocalLockService();
   const running = createRunningTurns();
   // Turns hand auto-alternatives to the alternatives service, which hands the thread back when its vote closes.
   let alternatives: AlternativesService | undefined;
@@ -146,13 +146,21 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
   logger.info({ count: registered, guildId: config.discord.guildId ?? 'global' }, 'commands registered');
   await alternatives.resume();
   await turns.resume();
+  // Vote deadlines whose timer lived in another process (or one that died) are closed by whoever sweeps first.
+  const sweeper = setInterval(() => {
+    alternatives!
+      .sweep()
+      .catch((error: unknown) => logger.warn({ err: error }, 'sweeping vote deadlines failed'));
+  }, VOTE_SWEEP_MS);
+  sweeper.unref();
 
   return {
     client,
     async stop() {
+      clearInterval(sweeper);
       await client.destroy();
       await Promise.race([turns.idle(), new Promise((resolve) => setTimeout(resolve, 10_000))]);
-      await store.close();
+      await closePersistence();
     },
   };
 }

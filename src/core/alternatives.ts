@@ -81,6 +81,11 @@ export interface AlternativesService {
   pick(voteId: string, letter: string, userId: string, isModerator: boolean): Promise<Vote>;
   /** Closes votes whose deadline passed while the bot was down, and re-arms the others. */
   resume(): Promise<void>;
+  /**
+   * Closes every open vote whose deadline has passed, whichever process opened it (its timer died with it).
+   * Closing is exactly-once, so every process of a fleet may sweep.
+   */
+  sweep(): Promise<void>;
   getVote(voteId: string): Promise<Vote | undefined>;
   /** Ends an open vote without a winner (a moderator moved the thread elsewhere); the ballot says so. */
   cancelVote(voteId: string, reason: string): Promise<void>;
@@ -565,15 +570,35 @@ export function createAlternativesService(deps: AlternativesDeps): AlternativesS
         const vote = await getVote(voteId);
         if (!vote) continue;
         if (vote.status === 'generating') {
-          await cancel(
-            vote,
-            'The bot restarted while it was generating alternatives; ask again with /alternatives.',
-          );
+          // A live process generating it holds the thread's lock; once we get the lock, it is done or dead.
+          await locks.withLock(`thread:${vote.threadId}`, async () => {
+            const current = await getVote(voteId);
+            if (current?.status === 'generating') {
+              await cancel(
+                current,
+                'The bot restarted while it was generating alternatives; ask again with /alternatives.',
+              );
+            } else if (current?.status === 'open') {
+              arm(current);
+            }
+          });
         } else if (vote.status === 'open') {
           arm(vote);
         } else if (vote.status === 'closed') {
           await applyWinner(vote);
         }
+      }
+    },
+
+    async sweep() {
+      for (const voteId of (await store.get<string[]>(OPEN_VOTES)) ?? []) {
+        const vote = await getVote(voteId);
+        if (vote?.status !== 'open' || vote.deadline > clock.now()) continue;
+        await finish(voteId, undefined, (v) => ({ winner: leader(v), reason: 'deadline' })).catch(
+          (error: unknown) => {
+            if (!(error instanceof BadInputError)) throw error;
+          },
+        );
       }
     },
   };
