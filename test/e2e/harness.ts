@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createDiscordEmulator, type DiscordEmulator, type MessageView } from '../emulators/discord/index.ts';
@@ -291,4 +291,42 @@ export async function command(
 ): Promise<string> {
   const response = await world.discord.runCommand(c).response({ timeoutMs: 30_000 });
   return [response.content, ...response.embeds.map((e) => JSON.stringify(e))].join('\n');
+}
+
+/**
+ * The pids of the bot processes this process started for `world` (its children whose working directory is the
+ * world's directory), read from /proc; empty where /proc is not available.
+ */
+export function botPids(world: World): number[] {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  const dir = realpathSync(world.dir);
+  const pids: number[] = [];
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // Field 4 (ppid) follows the command name, which is in parentheses and may hold spaces.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid !== process.pid) continue;
+      if (readlinkSync(`/proc/${entry}/cwd`) === dir) pids.push(Number(entry));
+    } catch {
+      // The process ended meanwhile, or is not ours to read.
+    }
+  }
+  return pids;
+}
+
+/** Peak resident set size (VmHWM) of a live process in kB, from /proc; undefined when it cannot be read. */
+export function peakMemoryKb(pid: number): number | undefined {
+  try {
+    const match = readFileSync(`/proc/${pid}/status`, 'utf8').match(/^VmHWM:\s+(\d+)\s+kB/m);
+    return match?.[1] ? Number(match[1]) : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -1,0 +1,3 @@
+import { alternativesScenarios } from './scenarios/alternatives.ts';
+
+alternativesScenarios('conversations');

@@ -1,0 +1,3 @@
+import { chatScenarios } from './scenarios/chat.ts';
+
+chatScenarios('responses');

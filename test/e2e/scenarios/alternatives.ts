@@ -1,0 +1,313 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BackendKind } from '../../../src/config.ts';
+import type { MessageView } from '../../emulators/discord/index.ts';
+import { type RecordedRequest, replyFor } from '../../emulators/openai/index.ts';
+import {
+  type BotProcess,
+  buttonId,
+  buttonIds,
+  command,
+  createWorld,
+  replies,
+  startThread,
+  type World,
+  waitForBallot,
+  waitForReplies,
+} from '../harness.ts';
+
+/** The /alternatives scenarios, run against one backend. */
+export function alternativesScenarios(backend: BackendKind): void {
+  let world: World;
+  let bot: BotProcess;
+  let alice: { id: string };
+  let bob: { id: string };
+  let carol: { id: string };
+  let mod: { id: string };
+
+  beforeAll(async () => {
+    world = await createWorld();
+    bot = await world.startBot({ ALTERNATIVES_COOLDOWN_SECONDS: '0', BACKEND: backend });
+    alice = world.discord.createUser({ username: 'alice' });
+    bob = world.discord.createUser({ username: 'bob' });
+    carol = world.discord.createUser({ username: 'carol' });
+    mod = world.discord.createUser({ username: 'mod', manageThreads: true });
+  });
+  afterAll(() => world.close());
+
+  async function threadWithTurns(prompt: string, quorum?: number): Promise<string> {
+    const threadId = await startThread(world, alice.id, prompt);
+    world.discord.postMessage(threadId, bob.id, 'second message');
+    await waitForReplies(world, threadId, 2);
+    if (quorum !== undefined) {
+      await command(world, { channelId: threadId, userId: mod.id, name: 'settings', options: { quorum } });
+    }
+    return threadId;
+  }
+
+  const MODEL = 'gpt-4.1-mini';
+  type Said = { role: 'user' | 'assistant'; text: string };
+  const user = (text: string): Said => ({ role: 'user', text });
+  const assistant = (text: string): Said => ({ role: 'assistant', text });
+
+  /** A model request of any backend: Responses or Chat Completions. */
+  function isGeneration(r: RecordedRequest): boolean {
+    return (r.route === 'POST /v1/responses' || r.route === 'POST /v1/chat/completions') && r.status === 200;
+  }
+
+  /** What a generation request says the history is, instructions aside (they differ by style). */
+  function sentHistory(r: RecordedRequest): string {
+    const body = r.body as { input?: unknown; previous_response_id?: string; messages?: { role: string }[] };
+    return JSON.stringify([
+      body.previous_response_id,
+      body.input,
+      body.messages?.filter((m) => m.role !== 'system'),
+    ]);
+  }
+
+  /** An alternative's text, without its header line and its usage line. */
+  function alternativeText(message: string): string {
+    return message.split('\n').slice(1, -1).join('\n');
+  }
+
+  /** The finished reply to the message whose text (as the model sees it) is `said`. */
+  async function replyTo(threadId: string, said: string): Promise<string> {
+    return world.discord.waitFor(() => {
+      const last = replies(world, threadId).at(-1);
+      return last && !last.streaming && last.text.includes(`to "${said}`) ? last.text : undefined;
+    });
+  }
+
+  function alternativesOf(threadId: string) {
+    return world.discord
+      .messages(threadId)
+      .filter((m) => m.authorId === world.discord.botUserId && /^\*\*[A-E]\*\* · /.test(m.content));
+  }
+
+  describe(`/alternatives (${backend} backend)`, () => {
+    it('generates the alternatives at once from the same history, and the quorum continues on the winner only', async () => {
+      const threadId = await threadWithTurns('plan a trip to Porto', 2);
+      world.openai.setLatency({ firstTokenMs: 300 });
+      const requestsBefore = world.openai.requests.length;
+      let ballot: MessageView;
+      try {
+        const reply = await command(world, {
+          channelId: threadId,
+          userId: alice.id,
+          name: 'alternatives',
+          options: {
+            count: 3,
+            prompt: 'where should we eat?',
+            styles: 'formal travel agent | funny travel buddy',
+          },
+        });
+        expect(reply).toMatch(/Vote opened on 3 alternatives/);
+        ballot = await waitForBallot(world, threadId);
+      } finally {
+        world.openai.setLatency({ firstTokenMs: 0 });
+      }
+      const generations = world.openai.requests.slice(requestsBefore).filter(isGeneration);
+      expect(generations).toHaveLength(3);
+      const lastStart = Math.max(...generations.map((g) => g.startedAt));
+      expect(generations.every((g) => (g.endedAt ?? 0) > lastStart)).toBe(true);
+      const inputs = generations.map(sentHistory);
+      expect(new Set(inputs).size).toBe(1);
+      expect(inputs[0]).toContain('alice: where should we eat?');
+      expect(world.openai.requests.filter((r) => r.status === 400)).toEqual([]);
+
+      const shown = alternativesOf(threadId);
+      expect(shown.map((m) => m.content.split('\n')[0])).toEqual([
+        '**A** · formal travel agent',
+        '**B** · funny travel buddy',
+        '**C** · default',
+      ]);
+      expect(shown.every((m) => /-# \d+ in · \d+ out tokens/.test(m.content))).toBe(true);
+      const [winner, loser] = [shown[1]!.content, shown[0]!.content];
+
+      const vote = (userId: string, letter: string) =>
+        world.discord
+          .clickButton({ messageId: ballot.id, customId: buttonId(ballot, letter), userId })
+          .response();
+      expect((await vote(alice.id, 'A')).content).toMatch(/Your vote: \*\*A\*\*/);
+      expect((await vote(alice.id, 'B')).content).toMatch(/moved to: \*\*B\*\*/);
+      await vote(bob.id, 'C');
+      // A message posted while the vote is open waits for it.
+      world.discord.postMessage(threadId, carol.id, 'so what is the plan?');
+      expect((await vote(carol.id, 'B')).content).toMatch(/B\*\* wins/);
+      const closed = await waitForBallot(world, threadId, (m) => m.content.startsWith('✅'));
+      expect(closed.content).toMatch(/B wins\*\* with 2 of 3 votes/);
+      expect(buttonIds(closed).every((b) => b.disabled)).toBe(true);
+
+      // The next reply comes from a history holding the winner's text, and none of the losers'.
+      const [first, second] = replies(world, threadId);
+      const next = await replyTo(threadId, 'carol: so what is the plan?');
+      expect(next).toBe(
+        replyFor({
+          model: MODEL,
+          messages: [
+            user('alice: plan a trip to Porto'),
+            assistant(first!.text),
+            user('bob: second message'),
+            assistant(second!.text),
+            user('alice: where should we eat?'),
+            assistant(alternativeText(winner)),
+            user('carol: so what is the plan?'),
+          ],
+        }),
+      );
+      expect(alternativeText(loser)).not.toBe(alternativeText(winner));
+    });
+
+    it('answers the last message again when no prompt is given, keeping the current reply as A', async () => {
+      const threadId = await threadWithTurns('name a colour');
+      const before = replies(world, threadId).at(-1)!.text;
+      await command(world, {
+        channelId: threadId,
+        userId: alice.id,
+        name: 'alternatives',
+        options: { count: 2 },
+      });
+      const ballot = await waitForBallot(world, threadId);
+      expect(alternativesOf(threadId).map((m) => m.content.split('\n')[0])).toEqual(['**B** · default']);
+      expect(buttonIds(ballot).map((b) => b.label)).toEqual([
+        'A · 0',
+        'B · 0',
+        'Close vote',
+        'Moderator pick…',
+      ]);
+      // The invoker closes it: no votes, so A (the reply it already had) stands.
+      await world.discord
+        .clickButton({ messageId: ballot.id, customId: buttonId(ballot, 'Close'), userId: alice.id })
+        .response();
+      await waitForBallot(world, threadId, (m) => m.content.startsWith('✅ **A wins'));
+      const first = replies(world, threadId)[0]!.text;
+      world.discord.postMessage(threadId, alice.id, 'and then?');
+      expect(await replyTo(threadId, 'alice: and then?')).toBe(
+        replyFor({
+          model: MODEL,
+          messages: [
+            user('alice: name a colour'),
+            assistant(first),
+            user('bob: second message'),
+            assistant(before),
+            user('alice: and then?'),
+          ],
+        }),
+      );
+    });
+
+    it('lets a moderator pick the winner, and refuses everyone else', async () => {
+      const threadId = await threadWithTurns('pick one', 5);
+      await command(world, {
+        channelId: threadId,
+        userId: alice.id,
+        name: 'alternatives',
+        options: { count: 2, prompt: 'go' },
+      });
+      const ballot = await waitForBallot(world, threadId);
+      const refused = await world.discord
+        .clickButton({ messageId: ballot.id, customId: buttonId(ballot, 'Close'), userId: bob.id })
+        .response();
+      expect(refused.content).toMatch(/Only the person who asked/);
+      const notMod = await world.discord
+        .clickButton({ messageId: ballot.id, customId: buttonId(ballot, 'Moderator'), userId: bob.id })
+        .response();
+      expect(notMod.content).toMatch(/Only moderators/);
+      const menu = await world.discord
+        .clickButton({ messageId: ballot.id, customId: buttonId(ballot, 'Moderator'), userId: mod.id })
+        .response();
+      await world.discord
+        .clickButton({ messageId: menu.id, customId: buttonId(menu, 'B'), userId: mod.id })
+        .response();
+      const closed = await waitForBallot(world, threadId, (m) => m.content.startsWith('✅'));
+      expect(closed.content).toMatch(/B wins.*picked by moderator/);
+    });
+
+    it('closes at the deadline on A when nobody votes', async () => {
+      const threadId = await threadWithTurns('slow vote');
+      await command(world, {
+        channelId: threadId,
+        userId: mod.id,
+        name: 'settings',
+        options: { vote_seconds: 5 },
+      });
+      await command(world, {
+        channelId: threadId,
+        userId: alice.id,
+        name: 'alternatives',
+        options: { count: 2, prompt: 'go' },
+      });
+      const closed = await waitForBallot(world, threadId, (m) => m.content.startsWith('✅'), 15_000);
+      expect(closed.content).toMatch(/A wins.*time ran out/);
+    });
+
+    it('counts thirty people clicking at once exactly', async () => {
+      const threadId = await threadWithTurns('popular thread', 100);
+      await command(world, {
+        channelId: threadId,
+        userId: alice.id,
+        name: 'alternatives',
+        options: { count: 3, prompt: 'go' },
+      });
+      const ballot = await waitForBallot(world, threadId);
+      const voters = Array.from({ length: 30 }, (_, i) =>
+        world.discord.createUser({ username: `voter${i}` }),
+      );
+      await Promise.all(
+        voters.map((v, i) =>
+          world.discord
+            .clickButton({ messageId: ballot.id, customId: buttonId(ballot, 'ABC'[i % 3]!), userId: v.id })
+            .response(),
+        ),
+      );
+      const tallied = await waitForBallot(world, threadId, (m) =>
+        m.content.includes('**A** 10 · **B** 10 · **C** 10'),
+      );
+      expect(
+        buttonIds(tallied)
+          .slice(0, 3)
+          .map((b) => b.label),
+      ).toEqual(['A · 10', 'B · 10', 'C · 10']);
+    });
+
+    it('refuses bad input with an ephemeral message and changes nothing', async () => {
+      const threadId = await threadWithTurns('strict thread', 5);
+      const outside = await command(world, {
+        channelId: world.discord.channelId,
+        userId: alice.id,
+        name: 'alternatives',
+      });
+      expect(outside).toMatch(/thread started with \/chat/);
+      expect(
+        await command(world, {
+          channelId: threadId,
+          userId: alice.id,
+          name: 'alternatives',
+          options: { count: 9 },
+        }),
+      ).toMatch(/between 2 and 5/);
+      await command(world, {
+        channelId: threadId,
+        userId: alice.id,
+        name: 'alternatives',
+        options: { count: 2, prompt: 'go' },
+      });
+      const ballot = await waitForBallot(world, threadId);
+      expect(await command(world, { channelId: threadId, userId: bob.id, name: 'alternatives' })).toMatch(
+        /already open/,
+      );
+      await world.discord
+        .clickButton({ messageId: ballot.id, customId: buttonId(ballot, 'Close'), userId: alice.id })
+        .response();
+      await waitForBallot(world, threadId, (m) => m.content.startsWith('✅'));
+      const late = await world.discord
+        .clickButton({ messageId: ballot.id, customId: buttonId(ballot, 'B'), userId: bob.id, stale: true })
+        .response();
+      expect(late.content).toMatch(/already closed/);
+      const unknown = await world.discord
+        .clickButton({ messageId: ballot.id, customId: 'vote:nosuchvote:A', userId: bob.id, stale: true })
+        .response();
+      expect(unknown.content).toMatch(/no longer exists/);
+      expect(bot.logs.filter((l) => l.level >= 50)).toEqual([]);
+    });
+  });
+}
