@@ -94,6 +94,11 @@ export interface ModelBackend {
     options: GenerationOptions;
     signal: AbortSignal;
     onDelta(text: string): void;
+    /**
+     * True when an earlier attempt at this turn may have reached the provider before the process died: provider
+     * state that keeps history must first drop whatever that attempt left after `history`.
+     */
+    resumed?: boolean;
   }): Promise<Generated & { provider: ProviderState | undefined }>;
   /**
    * Generates one reply per variant to `input` after `history`, all at once, without touching any branch's provider

@@ -178,6 +178,7 @@ export function createTurnService(deps: TurnServiceDeps): TurnService {
           raw += delta;
           handle.update(stripThink(raw));
         },
+        resumed: batch.some((m) => m.attempts > 0),
       });
     } catch (error) {
       const shown =
@@ -321,7 +322,8 @@ export function createTurnService(deps: TurnServiceDeps): TurnService {
         const message = s.failed.find((m) => m.messageId === messageId);
         found = message !== undefined;
         if (!message) return s;
-        return { ...s, failed: s.failed.filter((m) => m !== message), inbox: [...s.inbox, message] };
+        // A failed turn may have reached the provider: count it as an attempt, so the retry cleans up after it.
+        return { ...s, failed: s.failed.filter((m) => m !== message), inbox: [...s.inbox, { ...message, attempts: 1 }] };
       });
       if (!found) throw new NotFoundError('This message was already answered or retried.');
       await sessions.setHasWork(threadId, true);

@@ -155,6 +155,25 @@ describe('conversations backend', () => {
     expect(failure.userMessage).not.toContain('sk-wrong-secret');
   });
 
+  it('drops what an interrupted attempt left in the conversation before answering again', async () => {
+    const backend = createConversationsBackend(client);
+    const first = await turn(backend, undefined, [], 'alice: hi');
+    const conversationId = first.provider!.conversationId!;
+    // The process died after OpenAI had taken the input, before the reply was recorded.
+    await client.conversations.items.create(conversationId, { items: [{ type: 'message', role: 'user', content: 'bob: again' }] });
+    const history = [user('alice: hi'), assistant(first.text)];
+    const second = await backend.runTurn({
+      provider: { conversationId },
+      history,
+      input: [user('bob: again')],
+      options,
+      signal: new AbortController().signal,
+      onDelta() {},
+      resumed: true,
+    });
+    expect(messageTexts(conversationId)).toEqual(['alice: hi', first.text, 'bob: again', second.text]);
+  });
+
   it('keeps a stopped reply in the conversation as far as it got', async () => {
     emulator.setLatency({ tokensPerSecond: 200 });
     const backend = createConversationsBackend(client);
