@@ -193,6 +193,7 @@ export class Driver {
     opts: {
       attachments?: { filename: string; content: string; contentType?: string }[];
       replyTo?: string;
+      via?: string;
     } = {},
   ): MessageView {
     const { store } = this.#ctx;
@@ -210,13 +211,15 @@ export class Driver {
       data: Buffer.from(a.content),
       ...(a.contentType !== undefined ? { contentType: a.contentType } : {}),
     }));
-    const m = createMessage(this.#ctx, {
-      channelId,
-      authorId: userId,
-      content,
-      files,
-      ...(opts.replyTo !== undefined ? { referenceId: opts.replyTo } : {}),
-    });
+    const m = this.#ctx.gateway.deliverVia(opts.via, () =>
+      createMessage(this.#ctx, {
+        channelId,
+        authorId: userId,
+        content,
+        files,
+        ...(opts.replyTo !== undefined ? { referenceId: opts.replyTo } : {}),
+      }),
+    );
     return store.messageView(m);
   }
 
@@ -226,10 +229,20 @@ export class Driver {
     name: string;
     subcommand?: string;
     options?: Record<string, OptionValue>;
+    via?: string;
   }): InteractionHandle {
     const data = this.#commandData(c.name, c.userId, c.subcommand, c.options ?? {}, undefined);
-    const rec = this.#interact(InteractionType.APPLICATION_COMMAND, c.channelId, c.userId, data);
+    const rec = this.#ctx.gateway.deliverVia(c.via, () =>
+      this.#interact(InteractionType.APPLICATION_COMMAND, c.channelId, c.userId, data),
+    );
     return this.#handle(rec);
+  }
+
+  readonly #commandOverrides = new Set<string>();
+
+  /** What a server admin does in Integrations settings: let this member use a command whatever it requires. */
+  allowCommand(name: string, userId: string): void {
+    this.#commandOverrides.add(`${name}:${userId}`);
   }
 
   clickButton(c: {
@@ -237,6 +250,7 @@ export class Driver {
     customId: string;
     userId: string;
     stale?: boolean;
+    via?: string;
   }): InteractionHandle {
     const { store } = this.#ctx;
     const m = store.messages.get(c.messageId);
@@ -257,13 +271,15 @@ export class Driver {
     const componentType = typeof comp.type === 'number' ? comp.type : 2;
     const data: Json = { custom_id: c.customId, component_type: componentType };
     if (componentType !== 2) data.values = [];
-    const rec = createInteraction(this.#ctx, {
-      type: InteractionType.MESSAGE_COMPONENT,
-      channelId: m.channelId,
-      userId: c.userId,
-      data,
-      sourceMessage: m,
-    });
+    const rec = this.#ctx.gateway.deliverVia(c.via, () =>
+      createInteraction(this.#ctx, {
+        type: InteractionType.MESSAGE_COMPONENT,
+        channelId: m.channelId,
+        userId: c.userId,
+        data,
+        sourceMessage: m,
+      }),
+    );
     return this.#handle(rec);
   }
 
@@ -306,7 +322,11 @@ export class Driver {
     const { store } = this.#ctx;
     this.#user(userId);
     const cmd = this.#findCommand(name);
-    if (cmd && typeof cmd.default_member_permissions === 'string') {
+    if (
+      cmd &&
+      typeof cmd.default_member_permissions === 'string' &&
+      !this.#commandOverrides.has(`${name}:${userId}`)
+    ) {
       const needed = BigInt(cmd.default_member_permissions);
       if (!has(store.permissionsOf(userId), needed)) {
         throw new Error(`/${name} is not available to ${userId} (default_member_permissions ${needed})`);

@@ -10,12 +10,14 @@ import { warmUpValidators } from './spec.ts';
 import { Store } from './state.ts';
 import type { DiscordEmulator, DiscordEmulatorOptions } from './types.ts';
 
+export { shardOf } from './gateway.ts';
 export type {
   AttachmentView,
   ChannelView,
   DiscordEmulator,
   DiscordEmulatorOptions,
   FailureSpec,
+  GatewaySessionView,
   InteractionHandle,
   MessageView,
   Pinged,
@@ -30,7 +32,10 @@ export async function createDiscordEmulator(options: DiscordEmulatorOptions = {}
     defaultLimit: { limit: 50, windowMs: 1000 },
     interactionAckMs: options.interactionAckMs ?? 3000,
     interactionTokenTtlMs: options.interactionTokenTtlMs ?? 15 * 60 * 1000,
+    recommendedShards: options.recommendedShards ?? 1,
   };
+  if (!Number.isInteger(config.recommendedShards) || config.recommendedShards < 1)
+    throw new Error('recommendedShards must be a whole number of at least 1');
   const store = new Store({ botManageThreads: options.botManageThreads ?? false });
   const botToken = botTokenFor(store.botUserId);
   const gateway = new Gateway(store, botToken);
@@ -69,6 +74,7 @@ export async function createDiscordEmulator(options: DiscordEmulatorOptions = {}
     postMessage: (channelId, userId, content, opts) => driver.postMessage(channelId, userId, content, opts),
     runCommand: (c) => driver.runCommand(c),
     clickButton: (c) => driver.clickButton(c),
+    allowCommand: (name, userId) => driver.allowCommand(name, userId),
     autocomplete: (c) => driver.autocomplete(c),
     messages: (channelId) => driver.messages(channelId),
     message: (id) => driver.message(id),
@@ -80,6 +86,7 @@ export async function createDiscordEmulator(options: DiscordEmulatorOptions = {}
     commands: (guildId) => driver.commands(guildId),
     injectFailure: (f) => rest.injectFailure(f),
     dropConnection: () => gateway.drop(),
+    gatewaySessions: () => gateway.sessionViews(),
     clientConnected: () => driver.clientConnected(),
     close: async () => {
       if (closed) return;

@@ -14,6 +14,18 @@ export interface DiscordEmulatorOptions {
   interactionTokenTtlMs?: number;
   /** Give the bot MANAGE_THREADS (default false, so a locked thread rejects it with 50013). */
   botManageThreads?: boolean;
+  /** The shard count GET /gateway/bot recommends (default 1); the guild's events go to shard (guild_id >> 22) % n. */
+  recommendedShards?: number;
+}
+
+/** A gateway session (one bot connection) as tests see it. */
+export interface GatewaySessionView {
+  id: string;
+  /** [shard_id, num_shards] as sent in IDENTIFY. */
+  shard: [number, number];
+  connected: boolean;
+  /** The guilds its shard covers (the emulator has one guild). */
+  guildIds: string[];
 }
 
 export interface Pinged {
@@ -118,21 +130,39 @@ export interface DiscordEmulator {
   createRole(r: { name: string; permissions?: bigint }): string;
   createTextChannel(name: string): string;
   createThread(t: { parentId: string; name: string; ownerId: string }): string;
+  /** `via`: deliver the MESSAGE_CREATE to this gateway session only (see gatewaySessions). */
   postMessage(
     channelId: string,
     userId: string,
     content: string,
-    opts?: { attachments?: { filename: string; content: string; contentType?: string }[]; replyTo?: string },
+    opts?: {
+      attachments?: { filename: string; content: string; contentType?: string }[];
+      replyTo?: string;
+      via?: string;
+    },
   ): MessageView;
+  /** `via`: deliver the INTERACTION_CREATE to this gateway session only. */
   runCommand(c: {
     channelId: string;
     userId: string;
     name: string;
     subcommand?: string;
     options?: Record<string, OptionValue>;
+    via?: string;
   }): InteractionHandle;
-  /** `stale`: the click of a client that still shows an older render (the button may be gone or disabled now). */
-  clickButton(c: { messageId: string; customId: string; userId: string; stale?: boolean }): InteractionHandle;
+  /**
+   * `stale`: the click of a client that still shows an older render (the button may be gone or disabled now).
+   * `via`: deliver the INTERACTION_CREATE to this gateway session only.
+   */
+  /** A server admin's command permission override: the member may use the command whatever it requires. */
+  allowCommand(name: string, userId: string): void;
+  clickButton(c: {
+    messageId: string;
+    customId: string;
+    userId: string;
+    stale?: boolean;
+    via?: string;
+  }): InteractionHandle;
   autocomplete(c: {
     channelId: string;
     userId: string;
@@ -154,6 +184,11 @@ export interface DiscordEmulator {
   commands(guildId?: string): unknown[];
   injectFailure(f: FailureSpec): void;
   dropConnection(): void;
+  /**
+   * The bot's gateway sessions, in the order they identified. Without `via`, an event reaches every session of the
+   * guild's shard (as Discord does when two processes log in as the same shard); with `via`, only that one.
+   */
+  gatewaySessions(): GatewaySessionView[];
   clientConnected(): Promise<void>;
   close(): Promise<void>;
 }

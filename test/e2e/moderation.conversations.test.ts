@@ -1,0 +1,3 @@
+import { moderationScenarios } from './scenarios/moderation.ts';
+
+moderationScenarios('conversations');
