@@ -56,7 +56,8 @@ export function createDiscordClient(config: Config): Client {
 
 /** Wires config -> store and OpenAI client -> core services -> Discord client, logs in and starts answering. */
 export async function startBot(config: Config, logger: Logger): Promise<RunningBot> {
-  const { store, locks, close: closePersistence } = openPersistence(config.storeUrl, logger);
+  const persistence = openPersistence(config.storeUrl, logger, { lockTtlMs: config.lockTtlMs });
+  const { store, locks, close: closePersistence } = persistence;
   const openai = new OpenAI({
     apiKey: config.openai.apiKey,
     ...(config.openai.baseUrl ? { baseURL: config.openai.baseUrl } : {}),
@@ -147,10 +148,15 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
   await alternatives.resume();
   await turns.resume();
   // Vote deadlines whose timer lived in another process (or one that died) are closed by whoever sweeps first.
+  // Waiting messages are looked at again too: a process that died during a turn leaves its inbox to the others,
+  // who take the thread's lock once it expires.
   const sweeper = setInterval(() => {
     alternatives!
       .sweep()
       .catch((error: unknown) => logger.warn({ err: error }, 'sweeping vote deadlines failed'));
+    turns
+      .resume()
+      .catch((error: unknown) => logger.warn({ err: error }, 'looking for waiting messages failed'));
   }, VOTE_SWEEP_MS);
   sweeper.unref();
 

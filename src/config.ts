@@ -49,6 +49,8 @@ const envSchema = z.object({
   ),
   CHAT_CONTEXT_TOKENS: optional(int(256, 10_000_000)).default(8192),
   STORE_URL: optional(storeUrl).default('sqlite://data/threadfork.sqlite'),
+  LOCK_TTL_MS: optional(int(1000, 600_000)).default(30_000),
+  SHARD_COUNT: optional(int(1, 100_000)),
   ALTERNATIVES_DEFAULT: optional(int(2, 5)).default(2),
   ALTERNATIVES_MAX: optional(int(2, 5)).default(5),
   ALTERNATIVES_COOLDOWN_SECONDS: optional(int(0, 3600)).default(30),
@@ -71,6 +73,10 @@ export interface Config {
   /** For BACKEND=chat: the prompt budget; the oldest turns are dropped to stay under it. */
   chatContextTokens: number;
   storeUrl: string;
+  /** With a Redis store: how long a thread's lock outlives a holder that stopped renewing it (a dead process). */
+  lockTtlMs: number;
+  /** For `npm run start:sharded`: how many shards; undefined asks Discord (GET /gateway/bot). */
+  shardCount: number | undefined;
   alternatives: { defaultCount: number; maxCount: number; cooldownMs: number; voteMs: number };
   moderatorRoleIds: string[];
   logLevel: (typeof logLevels)[number];
@@ -115,6 +121,8 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     backend: e.BACKEND,
     chatContextTokens: e.CHAT_CONTEXT_TOKENS,
     storeUrl: e.STORE_URL,
+    lockTtlMs: e.LOCK_TTL_MS,
+    shardCount: e.SHARD_COUNT,
     alternatives: {
       defaultCount: e.ALTERNATIVES_DEFAULT,
       maxCount: e.ALTERNATIVES_MAX,

@@ -1,6 +1,12 @@
 import OpenAI from 'openai';
 import { UpstreamError } from '../core/errors.ts';
 
+/** The provider's own sentence, without the SDK's status prefix ("400 ..."). */
+function providerMessage(error: InstanceType<typeof OpenAI.APIError>): string {
+  const body = error.error as { message?: unknown } | undefined;
+  return typeof body?.message === 'string' ? body.message : error.message;
+}
+
 /** True for OpenAI's "Another process is currently operating on this conversation" refusal. */
 export function isConversationLocked(error: unknown): boolean {
   return error instanceof OpenAI.BadRequestError && error.code === 'conversation_locked';
@@ -78,7 +84,7 @@ export function toUpstreamError(error: unknown, model: string): UpstreamError {
     });
   }
   if (error instanceof OpenAI.APIError && error.status !== undefined && error.status < 500) {
-    return new UpstreamError('bad_request', `OpenAI rejected the request: ${error.message}`, {
+    return new UpstreamError('bad_request', `OpenAI rejected the request: ${providerMessage(error)}`, {
       retryable: false,
       cause: error,
     });

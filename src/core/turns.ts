@@ -309,7 +309,9 @@ export function createTurnService(deps: TurnServiceDeps): TurnService {
         attempts: 0,
       };
       await sessions.update(message.threadId, (s) =>
-        s.inbox.some((m) => m.messageId === message.messageId) ? s : { ...s, inbox: [...s.inbox, pending] },
+        s.inbox.some((m) => m.messageId === message.messageId)
+          ? s
+          : { ...s, inbox: enqueue(s.inbox, pending) },
       );
       await sessions.setHasWork(message.threadId, true);
       kick(message.threadId);
@@ -323,7 +325,11 @@ export function createTurnService(deps: TurnServiceDeps): TurnService {
         found = message !== undefined;
         if (!message) return s;
         // A failed turn may have reached the provider: count it as an attempt, so the retry cleans up after it.
-        return { ...s, failed: s.failed.filter((m) => m !== message), inbox: [...s.inbox, { ...message, attempts: 1 }] };
+        return {
+          ...s,
+          failed: s.failed.filter((m) => m !== message),
+          inbox: [...s.inbox, { ...message, attempts: 1 }],
+        };
       });
       if (!found) throw new NotFoundError('This message was already answered or retried.');
       await sessions.setHasWork(threadId, true);
@@ -340,6 +346,21 @@ export function createTurnService(deps: TurnServiceDeps): TurnService {
       while (draining.size > 0) await Promise.all(draining.values());
     },
   };
+}
+
+/**
+ * Adds a message to an inbox in the order the messages were sent. Messages of one thread can reach different
+ * processes, whose writes to the inbox may land in either order; ids that are numbers growing with time (Discord's
+ * snowflakes) put a message that was stored a moment late back in its place. Other ids keep arrival order.
+ */
+function enqueue(inbox: PendingMessage[], message: PendingMessage): PendingMessage[] {
+  const later = (a: string, b: string) =>
+    /^\d+$/.test(a) && /^\d+$/.test(b) && (a.length > b.length || (a.length === b.length && a > b));
+  // Only among the messages that wait at the end: one already being answered (attempts > 0) keeps its place.
+  let at = inbox.length;
+  while (at > 0 && inbox[at - 1]!.attempts === 0 && later(inbox[at - 1]!.messageId, message.messageId))
+    at -= 1;
+  return [...inbox.slice(0, at), message, ...inbox.slice(at)];
 }
 
 export function generationOptions(

@@ -7,12 +7,14 @@ import { createRedisLockService } from './redis-lock.ts';
 export function openPersistence(
   storeUrl: string,
   logger: Logger,
+  options: { lockTtlMs?: number } = {},
 ): { store: Store; locks: LockService; close(): Promise<void> } {
   const store = openStore(storeUrl);
   if (!/^rediss?:/.test(storeUrl)) {
     return { store, locks: createLocalLockService(), close: () => store.close() };
   }
   const locks = createRedisLockService(storeUrl, {
+    ...(options.lockTtlMs !== undefined ? { ttlMs: options.lockTtlMs } : {}),
     onError: (error: unknown) => logger.warn({ err: error }, 'redis lock trouble'),
   });
   return {

@@ -134,6 +134,18 @@ describe('turns', () => {
     expect(await core.history()).toHaveLength(6);
   });
 
+  it('answers messages that arrived during a reply together when the thread gathers them', async () => {
+    const core = await startedCore();
+    await core.sessions.update(THREAD, (s) => ({ ...s, settings: { ...s.settings, gatherMessages: true } }));
+    await Promise.all([core.say('one'), core.say('two'), core.say('three')]);
+    await core.turns.idle();
+    const inputs = core.backend.calls.filter((c) => c.method === 'runTurn').map((c) => c.input![0]!.text);
+    // Messages waiting when a turn starts are answered together, in order, in fewer turns than messages.
+    expect(inputs.length).toBeLessThan(3);
+    expect(inputs.join('\n\n')).toBe('u1: one\n\nu1: two\n\nu1: three');
+    expect(core.presenter.replies).toHaveLength(inputs.length);
+  });
+
   it('ignores messages in threads it does not manage', async () => {
     const core = createCore();
     expect(

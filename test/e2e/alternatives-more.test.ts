@@ -84,6 +84,39 @@ describe('/alternatives, more', () => {
     expect(small).toBeLessThanOrEqual(3 + 4); // three generations; moving the winner: list, delete-free append
   });
 
+  it('shows a failed alternative with its reason, and votes among the others', async () => {
+    world = await createWorld();
+    const w = world;
+    await w.startBot();
+    const alice = w.discord.createUser({ username: 'alice' });
+    const threadId = await startThread(w, alice.id, 'one will fail');
+    w.openai.failNext({
+      route: 'POST /v1/responses',
+      status: 400,
+      code: 'invalid_prompt',
+      message: 'Invalid prompt: flagged as potentially violating our usage policy.',
+    });
+    const said = await command(w, {
+      channelId: threadId,
+      userId: alice.id,
+      name: 'alternatives',
+      options: { count: 3, prompt: 'try three' },
+    });
+    expect(said).toMatch(/Vote opened on 2 alternatives/);
+    const ballot = await waitForBallot(w, threadId);
+    const failed = w.discord
+      .messages(threadId)
+      .find((m) => /^\*\*[ABC]\*\* · /.test(m.content) && m.content.includes('⚠️'));
+    expect(failed?.content).toMatch(/OpenAI rejected the request: Invalid prompt/);
+    const letter = failed!.content[2]!;
+    expect(ballot.content).toContain(`~~${letter}~~ failed`);
+    const usable = ['A', 'B', 'C'].find((l) => l !== letter)!;
+    await w.discord
+      .clickButton({ messageId: ballot.id, customId: buttonId(ballot, usable), userId: alice.id })
+      .response();
+    await waitForBallot(w, threadId, (m) => m.content.startsWith(`✅ **${usable} wins`));
+  });
+
   it('holds each person to the cooldown, with the time left', async () => {
     world = await createWorld();
     const w = world;

@@ -46,6 +46,29 @@ describe('foundation', () => {
     expect(logText).not.toContain(world.env.OPENAI_API_KEY);
   });
 
+  it('registers the slash commands with npm run register, without starting the bot', async () => {
+    const fresh = await createWorld();
+    try {
+      const result = await new Promise<{ code: number | null; stdout: string }>((done) => {
+        const child = spawn(process.execPath, [resolve(import.meta.dirname, '../../src/register.ts')], {
+          cwd: fresh.dir,
+          env: { PATH: process.env.PATH ?? '', ...fresh.env },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let stdout = '';
+        child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+          stdout += chunk;
+        });
+        child.once('exit', (code) => done({ code, stdout }));
+      });
+      expect(result.code).toBe(0);
+      expect(result.stdout).toMatch(/Registered 5 commands in guild/);
+      expect((fresh.discord.commands(fresh.discord.guildId) as unknown[]).length).toBe(5);
+    } finally {
+      await fresh.close();
+    }
+  });
+
   it('refuses to start on a bad configuration, with one line naming the variable and no secret', async () => {
     const run = (env: Record<string, string>) =>
       new Promise<{ code: number | null; stderr: string }>((done) => {

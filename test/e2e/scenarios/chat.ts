@@ -178,6 +178,27 @@ export function chatScenarios(backend: BackendKind): void {
       );
     });
 
+    it('makes an existing thread managed with /chat, and shows typing before the first words', async () => {
+      const threadId = world.discord.createThread({
+        parentId: world.discord.channelId,
+        name: 'our plans',
+        ownerId: alice.id,
+      });
+      const confirmation = await world.discord
+        .runCommand({ channelId: threadId, userId: alice.id, name: 'chat' })
+        .response();
+      expect(confirmation.content).toMatch(/now a conversation with the model/);
+      const before = world.discord.requests.length;
+      world.discord.postMessage(threadId, bob.id, 'are we going?');
+      const [reply] = await waitForReplies(world, threadId, 1);
+      expect(reply!.text).toContain('bob: are we going?');
+      const calls = world.discord.requests.slice(before).filter((r) => r.path.includes(threadId));
+      const typing = calls.findIndex((r) => r.route === 'POST /channels/:channel_id/typing');
+      const posted = calls.findIndex((r) => r.route === 'POST /channels/:channel_id/messages');
+      expect(typing).toBeGreaterThan(-1);
+      expect(typing).toBeLessThan(posted);
+    });
+
     it('starts a thread when mentioned in a channel, and ignores threads it does not manage', async () => {
       const mention = world.discord.postMessage(
         world.discord.channelId,

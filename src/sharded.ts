@@ -1,0 +1,122 @@
+/**
+ * `npm run start:sharded`: the bot under discord.js's ShardingManager, one process per shard (each runs src/index.ts,
+ * exactly as `npm start` does), all of them on one Redis. The shard count is SHARD_COUNT, or what Discord recommends.
+ * Shards write their JSON logs through this process, each line tagged with `"shard":<id>`.
+ */
+import { ChildProcess } from 'node:child_process';
+import { resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { Readable, Writable } from 'node:stream';
+import { REST, type RESTGetAPIGatewayBotResult, Routes, type Shard, ShardingManager } from 'discord.js';
+import { type Config, ConfigError, parseConfig, readEnv } from './config.ts';
+import { createLogger } from './logger.ts';
+
+const SHARD_FILE = resolve(import.meta.dirname, 'index.ts');
+/** How long a shard may take from spawn to its client being ready. */
+const SHARD_READY_TIMEOUT_MS = 60_000;
+/** How long a shard may take to stop cleanly before it is killed. */
+const SHARD_STOP_TIMEOUT_MS = 15_000;
+
+let config: Config;
+try {
+  config = parseConfig(readEnv());
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  console.error(error.message);
+  process.exit(78); // EX_CONFIG
+}
+if (!/^rediss?:\/\//.test(config.storeUrl)) {
+  console.error(
+    'STORE_URL must be a redis:// or rediss:// URL to run sharded: the shards are separate processes that share one Redis (an SQLite file serves one process; use npm start for that).',
+  );
+  process.exit(78);
+}
+
+const logger = createLogger(config.logLevel).child({ shard: 'manager' });
+
+/**
+ * The shard count Discord recommends. discord.js's own fetchRecommendedShardCount (what totalShards: 'auto' uses)
+ * always asks discord.com, whatever `rest.api` says, so ask the configured API (DISCORD_API_URL) here.
+ */
+async function recommendedShardCount(): Promise<number> {
+  const rest = new REST(config.discord.apiUrl ? { api: config.discord.apiUrl } : {}).setToken(
+    config.discord.token,
+  );
+  const { shards } = (await rest.get(Routes.gatewayBot())) as RESTGetAPIGatewayBotResult;
+  return shards;
+}
+
+/** Copies a shard's output to ours: JSON log lines get `"shard":<id>` first, other lines a `[shard <id>]` prefix. */
+function relay(shardId: number, from: Readable | null, to: Writable): void {
+  if (!from) return;
+  createInterface({ input: from, crlfDelay: Number.POSITIVE_INFINITY }).on('line', (line) => {
+    to.write(
+      /^\{\s*"/.test(line) ? `{"shard":${shardId},${line.slice(1)}\n` : `[shard ${shardId}] ${line}\n`,
+    );
+  });
+}
+
+function stopShard(shard: Shard): Promise<void> {
+  const child = shard.process;
+  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((done) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), SHARD_STOP_TIMEOUT_MS);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      done();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+let totalShards: number;
+try {
+  totalShards = config.shardCount ?? (await recommendedShardCount());
+} catch (error) {
+  logger.fatal({ err: error }, 'cannot ask Discord for the shard count (set SHARD_COUNT to skip this)');
+  process.exit(1);
+}
+
+const manager = new ShardingManager(SHARD_FILE, {
+  totalShards,
+  token: config.discord.token,
+  mode: 'process',
+  respawn: true,
+  silent: true,
+});
+manager.on('shardCreate', (shard) => {
+  shard.on('spawn', (child) => {
+    if (!(child instanceof ChildProcess)) return;
+    relay(shard.id, child.stdout, process.stdout);
+    relay(shard.id, child.stderr, process.stderr);
+    logger.info({ shardId: shard.id, pid: child.pid }, 'shard started');
+  });
+  shard.on('ready', () => logger.info({ shardId: shard.id }, 'shard ready'));
+  shard.on('death', (child) => {
+    const exitCode = child instanceof ChildProcess ? child.exitCode : undefined;
+    if (!stopping) logger.warn({ shardId: shard.id, exitCode, respawn: manager.respawn }, 'shard exited');
+  });
+  shard.on('error', (error) => logger.error({ err: error, shardId: shard.id }, 'shard failed'));
+});
+
+let stopping = false;
+async function stop(signal: string, exitCode: number): Promise<never> {
+  if (!stopping) {
+    stopping = true;
+    logger.info({ signal }, 'stopping all shards');
+    manager.respawn = false;
+    await Promise.all(manager.shards.map(stopShard));
+  }
+  process.exit(exitCode);
+}
+process.once('SIGINT', () => void stop('SIGINT', 0));
+process.once('SIGTERM', () => void stop('SIGTERM', 0));
+
+logger.info({ totalShards, source: config.shardCount ? 'SHARD_COUNT' : 'Discord' }, 'starting shards');
+try {
+  await manager.spawn({ timeout: SHARD_READY_TIMEOUT_MS });
+  logger.info({ totalShards }, 'all shards are running');
+} catch (error) {
+  logger.fatal({ err: error }, 'a shard could not start');
+  await stop('startup failure', 1);
+}
