@@ -71,14 +71,10 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
   const running = createRunningTurns();
   // Turns hand auto-alternatives to the alternatives service, which hands the thread back when its vote closes.
   let alternatives: AlternativesService | undefined;
+  const common = { sessions, backend, locks, presenter, clock: systemClock, logger };
   const turns = createTurnService({
-    sessions,
-    backend,
-    locks,
-    presenter,
+    ...common,
     running,
-    clock: systemClock,
-    logger,
     onAutoAlternatives: (session, batch) => alternatives!.forInbox(session, batch),
     defaults: {
       model: config.openai.model,
@@ -92,25 +88,15 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
     },
   });
   alternatives = createAlternativesService({
+    ...common,
     store,
-    sessions,
-    backend,
-    locks,
-    presenter,
     running,
-    clock: systemClock,
-    logger,
     limits: { maxCount: config.alternatives.maxCount, cooldownMs: config.alternatives.cooldownMs },
     kick: (threadId) => turns.kick(threadId),
   });
   const branches = createBranchService({
-    sessions,
-    backend,
-    locks,
-    presenter,
+    ...common,
     alternatives,
-    clock: systemClock,
-    logger,
     audit: createAuditLog({ client, channelId: config.discord.auditChannelId }),
   });
   const ctx: CommandContext = {

@@ -81,8 +81,8 @@ export async function createWorld(
   };
 }
 
-export function spawnBot(env: Record<string, string>, cwd: string): BotProcess {
-  const child: ChildProcess = spawn(process.execPath, [ENTRY], {
+export function spawnBot(env: Record<string, string>, cwd: string, entry: string = ENTRY): BotProcess {
+  const child: ChildProcess = spawn(process.execPath, [entry], {
     cwd,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? cwd, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -220,6 +220,25 @@ export async function waitForReplies(world: World, threadId: string, count: numb
   );
 }
 
+/** The bot's default model, as the emulator names it in its replies. */
+export const MODEL = 'gpt-4.1-mini';
+
+/** One message of a history, as the OpenAI emulator's `replyFor` takes it. */
+export interface Said {
+  role: 'user' | 'assistant';
+  text: string;
+}
+export const user = (text: string): Said => ({ role: 'user', text });
+export const assistant = (text: string): Said => ({ role: 'assistant', text });
+
+/** The finished reply that says it answers `said` (the message as the model saw it, "alice: hi"). */
+export function replyTo(world: World, threadId: string, said: string, timeoutMs = 15_000) {
+  return world.discord.waitFor(
+    () => replies(world, threadId).find((r) => !r.streaming && r.text.includes(`to "${said}`)),
+    { timeoutMs, message: `no finished reply to "${said}" in thread ${threadId}` },
+  );
+}
+
 /** The texts of the messages in a conversation at the OpenAI emulator, in order. */
 export function conversationTexts(world: World, conversationId: string): string[] {
   const items = (world.openai.conversation(conversationId)?.items ?? []) as {
@@ -329,4 +348,66 @@ export function peakMemoryKb(pid: number): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+// ---- several processes (scale-out) ----
+
+/** The entry point of `npm run start:sharded` (spawnBot(env, cwd, SHARDED_ENTRY) runs it). */
+export const SHARDED_ENTRY = resolve(import.meta.dirname, '../../src/sharded.ts');
+
+/** Starts one more bot process and resolves with it and the gateway session it identified on (for `via`). */
+export async function startBotWithSession(
+  world: World,
+  extraEnv: Record<string, string> = {},
+): Promise<{ bot: BotProcess; session: string }> {
+  const before = new Set(world.discord.gatewaySessions().map((s) => s.id));
+  const bot = await world.startBot(extraEnv);
+  const session = await world.discord.waitFor(
+    () => world.discord.gatewaySessions().find((s) => !before.has(s.id) && s.connected),
+    { message: 'the new bot process has a gateway session' },
+  );
+  return { bot, session: session.id };
+}
+
+/** startThread, with the /chat delivered to one gateway session only. */
+export async function startThreadVia(
+  world: World,
+  userId: string,
+  prompt: string,
+  via: string,
+): Promise<string> {
+  const { discord } = world;
+  const before = new Set(discord.threadsOf(discord.channelId).map((t) => t.id));
+  await discord
+    .runCommand({ channelId: discord.channelId, userId, name: 'chat', options: { prompt }, via })
+    .response();
+  const thread = await discord.waitFor(
+    () => discord.threadsOf(discord.channelId).find((t) => !before.has(t.id)),
+    { message: 'no thread was created' },
+  );
+  await waitForReplies(world, thread.id, 1);
+  return thread.id;
+}
+
+/** Responses on one conversation that ran at the same time at the OpenAI emulator (there must be none). */
+export function overlappingTurns(world: World): { conversationId: string; startedAt: number[] }[] {
+  const turns = world.openai.requests.filter((r) => r.route === 'POST /v1/responses' && r.conversationId);
+  const found: { conversationId: string; startedAt: number[] }[] = [];
+  for (const [i, a] of turns.entries()) {
+    for (const b of turns.slice(i + 1)) {
+      if (a.conversationId !== b.conversationId) continue;
+      const aEnd = a.endedAt ?? Number.POSITIVE_INFINITY;
+      const bEnd = b.endedAt ?? Number.POSITIVE_INFINITY;
+      if (a.startedAt < bEnd && b.startedAt < aEnd)
+        found.push({ conversationId: a.conversationId!, startedAt: [a.startedAt, b.startedAt] });
+    }
+  }
+  return found;
+}
+
+/** Log lines at error level or above, and any line that mentions a conversation lock. */
+export function lockTroubleAndErrors(bot: BotProcess): LogLine[] {
+  return bot.logs.filter(
+    (l) => l.level >= 50 || /conversation_locked|another process/i.test(JSON.stringify(l)),
+  );
 }

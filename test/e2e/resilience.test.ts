@@ -1,21 +1,20 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { replyFor } from '../emulators/openai/index.ts';
 import {
+  assistant,
   buttonId,
   command,
   conversationHolding,
   createWorld,
   isStreaming,
+  MODEL,
   replies,
+  replyTo,
   startThread,
+  user,
   type World,
   waitForReplies,
 } from './harness.ts';
-
-const MODEL = 'gpt-4.1-mini';
-type Said = { role: 'user' | 'assistant'; text: string };
-const user = (text: string): Said => ({ role: 'user', text });
-const assistant = (text: string): Said => ({ role: 'assistant', text });
 
 let world: World | undefined;
 afterEach(async () => {
@@ -28,14 +27,6 @@ async function setUp() {
   const bot = await world.startBot();
   const alice = world.discord.createUser({ username: 'alice' });
   return { world, bot, alice };
-}
-
-/** The finished reply whose text says it answers `said`. */
-function replyTo(w: World, threadId: string, said: string, timeoutMs = 15_000) {
-  return w.discord.waitFor(
-    () => replies(w, threadId).find((r) => !r.streaming && r.text.includes(`"${said}`)),
-    { timeoutMs, message: `no finished reply to ${said}` },
-  );
 }
 
 describe('restarts', () => {

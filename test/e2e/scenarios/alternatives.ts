@@ -3,13 +3,17 @@ import type { BackendKind } from '../../../src/config.ts';
 import type { MessageView } from '../../emulators/discord/index.ts';
 import { type RecordedRequest, replyFor } from '../../emulators/openai/index.ts';
 import {
+  assistant,
   type BotProcess,
   buttonId,
   buttonIds,
   command,
   createWorld,
+  MODEL,
   replies,
+  replyTo,
   startThread,
+  user,
   type World,
   waitForBallot,
   waitForReplies,
@@ -44,11 +48,6 @@ export function alternativesScenarios(backend: BackendKind): void {
     return threadId;
   }
 
-  const MODEL = 'gpt-4.1-mini';
-  type Said = { role: 'user' | 'assistant'; text: string };
-  const user = (text: string): Said => ({ role: 'user', text });
-  const assistant = (text: string): Said => ({ role: 'assistant', text });
-
   /** A model request of any backend: Responses or Chat Completions. */
   function isGeneration(r: RecordedRequest): boolean {
     return (r.route === 'POST /v1/responses' || r.route === 'POST /v1/chat/completions') && r.status === 200;
@@ -67,14 +66,6 @@ export function alternativesScenarios(backend: BackendKind): void {
   /** An alternative's text, without its header line and its usage line. */
   function alternativeText(message: string): string {
     return message.split('\n').slice(1, -1).join('\n');
-  }
-
-  /** The finished reply to the message whose text (as the model sees it) is `said`. */
-  async function replyTo(threadId: string, said: string): Promise<string> {
-    return world.discord.waitFor(() => {
-      const last = replies(world, threadId).at(-1);
-      return last && !last.streaming && last.text.includes(`to "${said}`) ? last.text : undefined;
-    });
   }
 
   function alternativesOf(threadId: string) {
@@ -139,7 +130,7 @@ export function alternativesScenarios(backend: BackendKind): void {
 
       // The next reply comes from a history holding the winner's text, and none of the losers'.
       const [first, second] = replies(world, threadId);
-      const next = await replyTo(threadId, 'carol: so what is the plan?');
+      const next = (await replyTo(world, threadId, 'carol: so what is the plan?')).text;
       expect(next).toBe(
         replyFor({
           model: MODEL,
@@ -181,7 +172,7 @@ export function alternativesScenarios(backend: BackendKind): void {
       await waitForBallot(world, threadId, (m) => m.content.startsWith('✅ **A wins'));
       const first = replies(world, threadId)[0]!.text;
       world.discord.postMessage(threadId, alice.id, 'and then?');
-      expect(await replyTo(threadId, 'alice: and then?')).toBe(
+      expect((await replyTo(world, threadId, 'alice: and then?')).text).toBe(
         replyFor({
           model: MODEL,
           messages: [

@@ -3,19 +3,21 @@ import type { BackendKind } from '../../../src/config.ts';
 import { splitMessage } from '../../../src/discord/split-message.ts';
 import { replyFor } from '../../emulators/openai/index.ts';
 import {
+  assistant,
   type BotProcess,
   conversationHolding,
   createWorld,
   isStreaming,
+  MODEL,
   replies,
   startThread,
+  user,
   type World,
   waitForReplies,
 } from '../harness.ts';
 
 /** The chat scenarios (issue: chat in threads), run against one backend. */
 export function chatScenarios(backend: BackendKind): void {
-  const MODEL = 'gpt-4.1-mini';
   let world: World;
   let bot: BotProcess;
   let alice: { id: string; username: string };
@@ -28,10 +30,6 @@ export function chatScenarios(backend: BackendKind): void {
     bob = world.discord.createUser({ username: 'bob' });
   });
   afterAll(() => world.close());
-
-  type Said = { role: 'user' | 'assistant'; text: string };
-  const user = (text: string): Said => ({ role: 'user', text });
-  const assistant = (text: string): Said => ({ role: 'assistant', text });
 
   describe(`chat in threads (${backend} backend)`, () => {
     it('answers each message from the whole history, and the conversation holds the items in order', async () => {

@@ -2,21 +2,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BackendKind } from '../../../src/config.ts';
 import { replyFor } from '../../emulators/openai/index.ts';
 import {
+  assistant,
   type BotProcess,
   buttonId,
   buttonIds,
   command,
   createWorld,
+  MODEL,
   replies,
+  replyTo,
   startThread,
+  user,
   type World,
   waitForBallot,
 } from '../harness.ts';
-
-const MODEL = 'gpt-4.1-mini';
-type Said = { role: 'user' | 'assistant'; text: string };
-const user = (text: string): Said => ({ role: 'user', text });
-const assistant = (text: string): Said => ({ role: 'assistant', text });
 
 /** The moderation scenarios (issue: moderators see, switch and reset branches), run against one backend. */
 export function moderationScenarios(backend: BackendKind): void {
@@ -68,12 +67,6 @@ export function moderationScenarios(backend: BackendKind): void {
       .map((m) => m.content.split('\n').slice(1, -1).join('\n'));
   }
 
-  function replyTo(threadId: string, said: string) {
-    return world.discord.waitFor(() =>
-      replies(world, threadId).find((r) => !r.streaming && r.text.includes(`"${said}`)),
-    );
-  }
-
   async function twoForks(topic: string) {
     const threadId = await startThread(world, alice.id, topic);
     await fork(threadId, 'fork one', 'B'); // b2 (A) loses, b3 (B) wins
@@ -108,7 +101,7 @@ export function moderationScenarios(backend: BackendKind): void {
         world.discord.messages(threadId).find((m) => m.content.startsWith('🌿 Switched to b2')),
       );
       world.discord.postMessage(threadId, alice.id, 'after the switch');
-      const reply = await replyTo(threadId, 'alice: after the switch');
+      const reply = await replyTo(world, threadId, 'alice: after the switch');
       expect(reply.text).toBe(
         replyFor({
           model: MODEL,
@@ -130,10 +123,10 @@ export function moderationScenarios(backend: BackendKind): void {
       const threadId = await twoForks('resetting');
       expect(await run(mod.id, threadId, 'reset')).toMatch(/Reset to b3, as before the last fork/);
       world.discord.postMessage(threadId, alice.id, 'where are we?');
-      expect((await replyTo(threadId, 'alice: where are we?')).text).toMatch(/saw 5 msgs/);
+      expect((await replyTo(world, threadId, 'alice: where are we?')).text).toMatch(/saw 5 msgs/);
       expect(await run(mod.id, threadId, 'reset', { to: 'root' })).toMatch(/fresh start/);
       world.discord.postMessage(threadId, alice.id, 'new beginning');
-      expect((await replyTo(threadId, 'alice: new beginning')).text).toMatch(/saw 1 msgs/);
+      expect((await replyTo(world, threadId, 'alice: new beginning')).text).toMatch(/saw 1 msgs/);
       expect(world.discord.messages(threadId).filter((m) => m.content.startsWith('🌿 Reset'))).toHaveLength(
         2,
       );
@@ -143,7 +136,7 @@ export function moderationScenarios(backend: BackendKind): void {
       const threadId = await twoForks('pruning');
       await run(mod.id, threadId, 'switch', { branch: 'b5' });
       world.discord.postMessage(threadId, alice.id, 'on b5');
-      await replyTo(threadId, 'alice: on b5');
+      await replyTo(world, threadId, 'alice: on b5');
       await run(mod.id, threadId, 'switch', { branch: 'b4' });
       const conversationsBefore = world.openai.conversationIds().length;
       const confirm = await world.discord
