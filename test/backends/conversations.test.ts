@@ -160,7 +160,9 @@ describe('conversations backend', () => {
     const first = await turn(backend, undefined, [], 'alice: hi');
     const conversationId = first.provider!.conversationId!;
     // The process died after OpenAI had taken the input, before the reply was recorded.
-    await client.conversations.items.create(conversationId, { items: [{ type: 'message', role: 'user', content: 'bob: again' }] });
+    await client.conversations.items.create(conversationId, {
+      items: [{ type: 'message', role: 'user', content: 'bob: again' }],
+    });
     const history = [user('alice: hi'), assistant(first.text)];
     const second = await backend.runTurn({
       provider: { conversationId },
