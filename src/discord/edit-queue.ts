@@ -8,6 +8,11 @@ export interface EditQueueOptions {
   /** Most run starts allowed within any `windowMs` (Discord allows about 5 message edits per 5 s per channel). */
   limit: number;
   windowMs: number;
+  /**
+   * Least time between two starts (default 0). Spacing edits evenly keeps a streaming reply moving, where a burst
+   * would spend the whole budget in a moment and then show nothing until the window passes.
+   */
+  spacingMs?: number;
   /** Monotonic milliseconds; defaults to `performance.now`. */
   now?: () => number;
   /** Defaults to `setTimeout`. */
@@ -86,7 +91,7 @@ export function createEditQueues(options: EditQueueOptions): EditQueues {
 
 function createQueue(options: EditQueueOptions, onDrained: (() => void) | undefined): EditQueue {
   validate(options);
-  const { limit, windowMs } = options;
+  const { limit, windowMs, spacingMs = 0 } = options;
   const now = options.now ?? (() => performance.now());
   const startTimer = (fn: () => void, ms: number, background: boolean): Timer => {
     if (options.setTimer !== undefined) return options.setTimer(fn, ms);
@@ -110,7 +115,10 @@ function createQueue(options: EditQueueOptions, onDrained: (() => void) | undefi
 
   const waitForRate = (): number => {
     const oldest = starts[0];
-    return starts.length < limit || oldest === undefined ? 0 : oldest + windowMs - now();
+    const last = starts[starts.length - 1];
+    const windowWait = starts.length < limit || oldest === undefined ? 0 : oldest + windowMs - now();
+    const spacingWait = last === undefined ? 0 : last + spacingMs - now();
+    return Math.max(windowWait, spacingWait);
   };
 
   const armIdleTimer = (): void => {

@@ -8,7 +8,7 @@ import { startStreamingReply } from './streaming-reply.ts';
 import { sendableThread, withUnarchive } from './thread-access.ts';
 
 /** Discord allows about 5 edits per 5 s in a channel; keep one in reserve for ballots and notices. */
-export const THREAD_EDIT_BUDGET: EditQueueOptions = { limit: 4, windowMs: 5000 };
+export const THREAD_EDIT_BUDGET: EditQueueOptions = { limit: 4, windowMs: 5000, spacingMs: 1250 };
 
 export interface PresenterDeps {
   client: Client;

@@ -59,11 +59,15 @@ export async function startStreamingReply({
 
   const sendTyping = () =>
     channel.sendTyping().catch((error: unknown) => logger.debug({ err: error, threadId }, 'typing failed'));
-  await sendTyping();
-  let typing: ReturnType<typeof setInterval> | undefined = setInterval(sendTyping, TYPING_REFRESH_MS);
+  // A reply whose first words come within the first-post delay needs no typing indicator (and saves a request).
+  let typing: ReturnType<typeof setInterval> | undefined;
+  const typingStart = setTimeout(() => {
+    void sendTyping();
+    typing = setInterval(sendTyping, TYPING_REFRESH_MS);
+  }, FIRST_POST_DELAY_MS);
   const stopTyping = () => {
+    clearTimeout(typingStart);
     clearInterval(typing);
-    typing = undefined;
   };
 
   const want = (body: string, footer: string | undefined, rows: Row[]) => {
@@ -121,7 +125,7 @@ export async function startStreamingReply({
   return {
     update(text) {
       if (finished) return;
-      if (typing) stopTyping();
+      stopTyping();
       want(`${text}${CURSOR}`, undefined, [stopRow]);
       const flush = () =>
         postNew()

@@ -104,6 +104,31 @@ describe('createEditQueue', () => {
     await expect(done).resolves.toBeUndefined();
   });
 
+  it('spaces edits evenly when asked, instead of spending the budget in a burst', async () => {
+    const clock = createFakeClock();
+    const queue = createEditQueue({ ...options(clock), limit: 4, spacingMs: 1250 });
+    const startedAt: number[] = [];
+    for (const key of ['a', 'b', 'c']) {
+      void queue.schedule(key, async () => {
+        startedAt.push(clock.now());
+      });
+    }
+    await settle();
+    await clock.advance(3000);
+    expect(startedAt.map((t) => t - startedAt[0]!)).toEqual([0, 1250, 2500]);
+  });
+
+  it('gives a skipped run its start back', async () => {
+    const clock = createFakeClock();
+    const queue = createEditQueue({ ...options(clock), limit: 1 });
+    await queue.schedule('a', async () => 'skipped' as const);
+    const ran: string[] = [];
+    await queue.schedule('b', async () => {
+      ran.push('b');
+    });
+    expect(ran).toEqual(['b']);
+  });
+
   it('merges many updates of one message into few edits, each caller seeing the latest content', async () => {
     const clock = createFakeClock();
     const queue = createEditQueue(options(clock));

@@ -291,7 +291,12 @@ export function waitForBallot(
     () =>
       world.discord
         .messages(threadId)
-        .filter((m) => m.authorId === world.discord.botUserId && /^(🗳|✅|🚫 \*\*This vote)/u.test(m.content))
+        .filter(
+          (m) =>
+            m.authorId === world.discord.botUserId &&
+            !m.ephemeral &&
+            /^(🗳|✅|🚫 \*\*This vote)/u.test(m.content),
+        )
         .findLast(probe),
     { timeoutMs, message: `no matching ballot in thread ${threadId}` },
   );

@@ -187,8 +187,11 @@ export function chatScenarios(backend: BackendKind): void {
         .response();
       expect(confirmation.content).toMatch(/now a conversation with the model/);
       const before = world.discord.requests.length;
+      world.openai.setLatency({ firstTokenMs: 800 });
       world.discord.postMessage(threadId, bob.id, 'are we going?');
-      const [reply] = await waitForReplies(world, threadId, 1);
+      const [reply] = await waitForReplies(world, threadId, 1).finally(() =>
+        world.openai.setLatency({ firstTokenMs: 0 }),
+      );
       expect(reply!.text).toContain('bob: are we going?');
       const calls = world.discord.requests.slice(before).filter((r) => r.path.includes(threadId));
       const typing = calls.findIndex((r) => r.route === 'POST /channels/:channel_id/typing');
