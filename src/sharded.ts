@@ -99,14 +99,14 @@ manager.on('shardCreate', (shard) => {
   shard.on('error', (error) => logger.error({ err: error, shardId: shard.id }, 'shard failed'));
 });
 
-let stopping = false;
+let stopping: Promise<unknown> | undefined;
 async function stop(signal: string, exitCode: number): Promise<never> {
   if (!stopping) {
-    stopping = true;
     logger.info({ signal }, 'stopping all shards');
     manager.respawn = false;
-    await Promise.all(manager.shards.map(stopShard));
+    stopping = Promise.all(manager.shards.map(stopShard));
   }
+  await stopping;
   process.exit(exitCode);
 }
 process.once('SIGINT', () => void stop('SIGINT', 0));

@@ -208,19 +208,28 @@ export function createTurnService(deps: TurnServiceDeps): TurnService {
       ...(result.responseId ? { responseId: result.responseId } : {}),
       ...(result.stopped ? { stopped: true } : {}),
     };
-    await sessions.appendItems(threadId, branch.id, [userItem, reply]);
-    await sessions.update(threadId, (s) => ({
-      ...s,
-      inbox: s.inbox.filter((m) => !ids.has(m.messageId)),
-      branches: {
-        ...s.branches,
-        [branch.id]: {
-          ...s.branches[branch.id]!,
-          provider: result.provider,
-          ownItems: s.branches[branch.id]!.ownItems + 2,
+    try {
+      await sessions.appendItems(threadId, branch.id, [userItem, reply]);
+      await sessions.update(threadId, (s) => ({
+        ...s,
+        inbox: s.inbox.filter((m) => !ids.has(m.messageId)),
+        branches: {
+          ...s.branches,
+          [branch.id]: {
+            ...s.branches[branch.id]!,
+            provider: result.provider,
+            ownItems: s.branches[branch.id]!.ownItems + 2,
+          },
         },
-      },
-    }));
+      }));
+    } catch (error) {
+      // The store went away after the model answered (Redis down): the reply says so instead of looking like it
+      // is still coming. The message stays in the inbox and is answered again once the store is back.
+      const shown =
+        error instanceof BotError ? error : new BotError('store', 'The reply could not be saved.');
+      await show(threadId, handle, { kind: 'failed', text, error: shown, retryMessageId: undefined });
+      throw error;
+    }
     await show(
       threadId,
       handle,

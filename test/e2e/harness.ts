@@ -410,9 +410,12 @@ export function overlappingTurns(world: World): { conversationId: string; starte
   return found;
 }
 
-/** Log lines at error level or above, and any line that mentions a conversation lock. */
+/** Log lines at error level or above, and any line about lock trouble (Redis lock, or a conversation locked). */
 export function lockTroubleAndErrors(bot: BotProcess): LogLine[] {
   return bot.logs.filter(
-    (l) => l.level >= 50 || /conversation_locked|another process/i.test(JSON.stringify(l)),
+    (l) =>
+      l.level >= 50 ||
+      l.msg === 'redis lock trouble' ||
+      /conversation_locked|another process|The lock on .* was lost/i.test(JSON.stringify(l)),
   );
 }

@@ -9,6 +9,8 @@ export interface Config {
   defaultLimit: WindowLimit;
   interactionAckMs: number;
   interactionTokenTtlMs: number;
+  /** The shard count GET /gateway/bot recommends. */
+  recommendedShards: number;
 }
 
 /** What the REST routes, the gateway and the driver share. */

@@ -1,10 +1,13 @@
 // The gateway: HELLO, IDENTIFY -> READY + GUILD_CREATE, heartbeats, dispatches with sequence numbers,
-// RESUME (replay of missed dispatches, then RESUMED).
+// RESUME (replay of missed dispatches, then RESUMED). Sharding: IDENTIFY may carry `shard: [id, count]`; the guild's
+// events go to the sessions of its shard ((guild_id >> 22) % count), as in Discord. Several sessions on one shard all
+// get its events (Discord does the same), unless a test delivers one event to a chosen session (deliverVia).
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
 import { randomToken } from './ids.ts';
 import type { Json, Store } from './state.ts';
+import type { GatewaySessionView } from './types.ts';
 
 export const Intents = {
   GUILDS: 1 << 0,
@@ -36,6 +39,13 @@ export interface Session {
   seq: number;
   log: { op: 0; s: number; t: string; d: unknown }[];
   socket: WebSocket | null;
+  /** [shard_id, num_shards] from IDENTIFY ([0, 1] when the client sent none). */
+  shard: [number, number];
+}
+
+/** The shard a guild belongs to: (guild_id >> 22) % num_shards. */
+export function shardOf(guildId: string, numShards: number): number {
+  return Number((BigInt(guildId) >> 22n) % BigInt(numShards));
 }
 
 export interface GatewayEvent {
@@ -43,6 +53,8 @@ export interface GatewayEvent {
   dir: 'in' | 'out';
   op: number;
   t?: string;
+  /** The session the frame was sent to or came from, once it has one. */
+  session?: string;
 }
 
 export class Gateway {
@@ -54,6 +66,8 @@ export class Gateway {
   #wss = new WebSocketServer({ noServer: true });
   #store: Store;
   #botToken: string;
+  /** While set (deliverVia), dispatches go to this session only. */
+  #target: Session | undefined;
 
   constructor(store: Store, botToken: string) {
     this.#store = store;
@@ -70,9 +84,46 @@ export class Gateway {
     return false;
   }
 
-  /** Sends an event to every session (that has `intent`, when given); `build` may tailor or skip (undefined). */
+  /** The sessions in the order they identified. */
+  sessionViews(): GatewaySessionView[] {
+    return [...this.sessions.values()].map((s) => ({
+      id: s.id,
+      shard: [...s.shard],
+      connected: s.socket?.readyState === WebSocket.OPEN,
+      guildIds: this.#coversGuild(s) ? [this.#store.guildId] : [],
+    }));
+  }
+
+  /**
+   * Runs `act` (which dispatches synchronously, like posting a message) so that its dispatches reach only the session
+   * `sessionId`, as when several processes share a shard and Discord, or a load balancer in front of interactions,
+   * hands an event to one of them. Undefined: the usual routing.
+   */
+  deliverVia<T>(sessionId: string | undefined, act: () => T): T {
+    if (sessionId === undefined) return act();
+    const session = this.sessions.get(sessionId);
+    if (!session) throw new Error(`deliverVia: no gateway session ${sessionId}`);
+    if (!this.#coversGuild(session))
+      throw new Error(
+        `deliverVia: session ${sessionId} is shard ${session.shard.join('/')}, not the guild's`,
+      );
+    const previous = this.#target;
+    this.#target = session;
+    try {
+      return act();
+    } finally {
+      this.#target = previous;
+    }
+  }
+
+  /**
+   * Sends a guild event to every session of the guild's shard (that has `intent`, when given), or only to the
+   * deliverVia target; `build` may tailor or skip (undefined).
+   */
   dispatch(t: string, build: (s: Session) => unknown, intent?: number): void {
     for (const s of this.sessions.values()) {
+      if (this.#target !== undefined && s !== this.#target) continue;
+      if (!this.#coversGuild(s)) continue;
       if (intent !== undefined && (s.intents & intent) === 0) continue;
       const d = build(s);
       if (d === undefined) continue;
@@ -96,15 +147,26 @@ export class Gateway {
     await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
   }
 
-  #record(dir: 'in' | 'out', op: number, t?: string): void {
-    this.events.push(t === undefined ? { at: Date.now(), dir, op } : { at: Date.now(), dir, op, t });
+  #coversGuild(s: Session): boolean {
+    return shardOf(this.#store.guildId, s.shard[1]) === s.shard[0];
+  }
+
+  #record(dir: 'in' | 'out', op: number, t?: string, session?: string): void {
+    const event: GatewayEvent = { at: Date.now(), dir, op };
+    if (t !== undefined) event.t = t;
+    if (session !== undefined) event.session = session;
+    this.events.push(event);
     if (this.events.length > LOG_LIMIT) this.events.splice(0, this.events.length - LOG_LIMIT);
   }
 
-  #raw(ws: WebSocket, payload: { op: number; d: unknown; s?: number | null; t?: string | null }): void {
+  #raw(
+    ws: WebSocket,
+    payload: { op: number; d: unknown; s?: number | null; t?: string | null },
+    session?: string,
+  ): void {
     if (ws.readyState !== WebSocket.OPEN) return;
     ws.send(JSON.stringify({ s: null, t: null, ...payload }));
-    this.#record('out', payload.op, payload.t ?? undefined);
+    this.#record('out', payload.op, payload.t ?? undefined, session);
   }
 
   #sendDispatch(s: Session, t: string, d: unknown): void {
@@ -112,7 +174,7 @@ export class Gateway {
     const frame = { op: Op.DISPATCH, s: s.seq, t, d } as const;
     s.log.push(frame);
     if (s.log.length > LOG_LIMIT) s.log.splice(0, s.log.length - LOG_LIMIT);
-    if (s.socket) this.#raw(s.socket, frame);
+    if (s.socket) this.#raw(s.socket, frame, s.id);
   }
 
   #onConnection(ws: WebSocket): void {
@@ -143,7 +205,7 @@ export class Gateway {
         return;
       }
       const op = typeof msg.op === 'number' ? msg.op : -1;
-      this.#record('in', op);
+      this.#record('in', op, undefined, session?.id);
       const d = (typeof msg.d === 'object' && msg.d !== null ? msg.d : {}) as Json;
       switch (op) {
         case Op.HEARTBEAT:
@@ -187,18 +249,24 @@ export class Gateway {
       ws.close(4013, 'Invalid intent(s).');
       return undefined;
     }
+    const shard = parseShard(d.shard);
+    if (!shard) {
+      ws.close(4010, 'Invalid shard.');
+      return undefined;
+    }
     const store = this.#store;
-    const session: Session = { id: randomToken(16), intents: d.intents, seq: 0, log: [], socket: ws };
+    const session: Session = { id: randomToken(16), intents: d.intents, seq: 0, log: [], socket: ws, shard };
+    const covers = this.#coversGuild(session);
     this.sessions.set(session.id, session);
     this.#sendDispatch(session, 'READY', {
       v: 10,
       user: { ...store.userJson(store.botUserId), verified: true, mfa_enabled: false, email: null },
       user_settings: {},
-      guilds: [{ id: store.guildId, unavailable: true }],
+      guilds: covers ? [{ id: store.guildId, unavailable: true }] : [],
       session_id: session.id,
       session_type: 'normal',
       resume_gateway_url: this.url,
-      shard: [0, 1],
+      shard,
       application: { id: store.applicationId, flags: 1 << 19 },
       private_channels: [],
       relationships: [],
@@ -208,7 +276,7 @@ export class Gateway {
       auth: {},
       _trace: ['emulator'],
     });
-    this.#sendDispatch(session, 'GUILD_CREATE', store.guildCreateJson());
+    if (covers) this.#sendDispatch(session, 'GUILD_CREATE', store.guildCreateJson());
     return session;
   }
 
@@ -221,7 +289,7 @@ export class Gateway {
     if (session.socket && session.socket !== ws) session.socket.terminate();
     session.socket = ws;
     const from = typeof d.seq === 'number' ? d.seq : 0;
-    for (const frame of session.log) if (frame.s > from) this.#raw(ws, frame);
+    for (const frame of session.log) if (frame.s > from) this.#raw(ws, frame, session.id);
     this.#sendDispatch(session, 'RESUMED', { _trace: ['emulator'] });
     return session;
   }
@@ -262,4 +330,14 @@ export class Gateway {
       ...(d.nonce !== undefined ? { nonce: d.nonce } : {}),
     });
   }
+}
+
+/** IDENTIFY's `shard`: absent means [0, 1]; otherwise two whole numbers with 0 <= id < count. */
+function parseShard(value: unknown): [number, number] | undefined {
+  if (value === undefined || value === null) return [0, 1];
+  if (!Array.isArray(value) || value.length !== 2) return undefined;
+  const [id, count] = value as unknown[];
+  if (!Number.isInteger(id) || !Number.isInteger(count)) return undefined;
+  const [i, n] = [id as number, count as number];
+  return n >= 1 && i >= 0 && i < n ? [i, n] : undefined;
 }

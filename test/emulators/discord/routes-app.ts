@@ -17,7 +17,7 @@ function appOr403(ctx: Ctx, id: string | undefined): void {
 function gatewayInfo(ctx: Ctx): Json {
   return {
     url: ctx.gateway.url,
-    shards: 1,
+    shards: ctx.config.recommendedShards,
     session_start_limit: { total: 1000, remaining: 999, reset_after: 14_400_000, max_concurrency: 1 },
   };
 }
