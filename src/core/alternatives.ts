@@ -29,6 +29,8 @@ import {
 const voteKey = (voteId: string) => `vote:${voteId}`;
 const cooldownKey = (userId: string) => `cooldown:alternatives:${userId}`;
 const OPEN_VOTES = 'index:open-votes';
+/** Applying a winner takes a few provider calls; a close older than this whose vote is still listed was abandoned. */
+const ABANDONED_CLOSE_MS = 60_000;
 
 export interface AlternativesDeps {
   store: Store;
@@ -366,7 +368,7 @@ export function createAlternativesService(deps: AlternativesDeps): AlternativesS
       if (current.status !== 'open') return current;
       const { winner, reason } = decide(current);
       closedHere = true;
-      return closeVote(current, winner, { userId, reason });
+      return closeVote(current, winner, { userId, reason }, clock.now());
     });
     if (!vote || !closedHere) {
       if (vote?.status === 'closed')
@@ -385,6 +387,11 @@ export function createAlternativesService(deps: AlternativesDeps): AlternativesS
       vote.options.find((o) => o.letter === vote.winner)?.branchId ?? vote.parentBranchId;
     const session = await sessions.get(threadId);
     if (!session) return;
+    if (session.openVoteId !== vote.id) {
+      // Already applied (the thread may have moved on since): only the index still lists it.
+      await store.update<string[]>(OPEN_VOTES, (ids = []) => ids.filter((id) => id !== vote.id));
+      return;
+    }
     const parent = session.branches[vote.parentBranchId];
     let provider = session.branches[winnerBranchId]?.provider;
     let parentProvider = parent?.provider;
@@ -593,6 +600,11 @@ export function createAlternativesService(deps: AlternativesDeps): AlternativesS
     async sweep() {
       for (const voteId of (await store.get<string[]>(OPEN_VOTES)) ?? []) {
         const vote = await getVote(voteId);
+        if (vote?.status === 'closed' && (vote.closedAt ?? 0) + ABANDONED_CLOSE_MS < clock.now()) {
+          // Closed, but the process applying the winner died before it finished: finish its work.
+          await applyWinner(vote);
+          continue;
+        }
         if (vote?.status !== 'open' || vote.deadline > clock.now()) continue;
         await finish(voteId, undefined, (v) => ({ winner: leader(v), reason: 'deadline' })).catch(
           (error: unknown) => {

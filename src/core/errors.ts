@@ -82,3 +82,13 @@ export class UnavailableError extends BotError {
     );
   }
 }
+
+/** Another process took this thread's turn over (this one's lock expired); its result must not be written. */
+export class LockLostError extends BotError {
+  constructor() {
+    super(
+      'lock_lost',
+      'This reply was taken over by another instance of the bot; it is answered again below.',
+    );
+  }
+}

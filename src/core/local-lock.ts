@@ -8,7 +8,8 @@ export function createLocalLockService(): LockService {
   return {
     withLock(key, work) {
       return mutex.run(key, () => {
-        fencingToken += 1;
+        // Tokens must keep growing across restarts (they are stored with what they wrote): start from the clock.
+        fencingToken = Math.max(fencingToken + 1, Date.now());
         const lease: Lease = { fencingToken, signal: new AbortController().signal };
         return work(lease);
       });

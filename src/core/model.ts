@@ -79,6 +79,8 @@ export interface ThreadSession {
   /** Messages whose turn failed, kept so a Retry button can run them again. */
   failed: PendingMessage[];
   openVoteId: string | undefined;
+  /** The highest lock fencing token that wrote a turn; a lower one is a writer that lost its lock. */
+  lockFence?: number;
   /** Branch active before each fork, most recent last, for /branch reset. */
   forkHistory: { before: string; voteId: string; at: number }[];
 }

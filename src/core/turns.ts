@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { BotError, NotFoundError, UpstreamError } from './errors.ts';
+import { BotError, LockLostError, NotFoundError, UpstreamError } from './errors.ts';
 import {
   type Branch,
   type Item,
@@ -10,6 +10,7 @@ import {
 } from './model.ts';
 import type {
   Clock,
+  Lease,
   LockService,
   Logger,
   ModelBackend,
@@ -87,7 +88,7 @@ export function createTurnService(deps: TurnServiceDeps): TurnService {
   }
 
   async function drain(threadId: string): Promise<void> {
-    await locks.withLock(`thread:${threadId}`, async () => {
+    await locks.withLock(`thread:${threadId}`, async (lease) => {
       for (;;) {
         const session = await sessions.get(threadId);
         if (!session || session.openVoteId || session.inbox.length === 0) {
@@ -103,12 +104,12 @@ export function createTurnService(deps: TurnServiceDeps): TurnService {
           await deps.onAutoAlternatives(session, batch);
           continue;
         }
-        await answer(session, batch);
+        await answer(session, batch, lease);
       }
     });
   }
 
-  async function answer(before: ThreadSession, batch: PendingMessage[]): Promise<void> {
+  async function answer(before: ThreadSession, batch: PendingMessage[], lease: Lease): Promise<void> {
     const threadId = before.threadId;
     const ids = new Set(batch.map((m) => m.messageId));
     const session = await sessions.update(threadId, (s) => ({
@@ -147,10 +148,14 @@ export function createTurnService(deps: TurnServiceDeps): TurnService {
       sourceMessageIds: [...ids],
     };
     const turnId = randomUUID();
-    const signal = running.start(
-      turnId,
-      batch.map((m) => m.authorId),
-    );
+    // A Stop click, or the loss of the thread's lock (another process takes the turn over), ends the generation.
+    const signal = AbortSignal.any([
+      running.start(
+        turnId,
+        batch.map((m) => m.authorId),
+      ),
+      lease.signal,
+    ]);
     let handle: ReplyHandle;
     try {
       handle = await presenter.startReply(threadId, {
@@ -201,6 +206,19 @@ export function createTurnService(deps: TurnServiceDeps): TurnService {
       running.end(turnId);
     }
     const text = stripThink(result.text);
+    if (lease.signal.aborted) {
+      logger.warn(
+        { threadId, fencingToken: lease.fencingToken },
+        'lost the thread lock during a turn; leaving it to its new holder',
+      );
+      await show(threadId, handle, {
+        kind: 'failed',
+        text,
+        error: new LockLostError(),
+        retryMessageId: undefined,
+      });
+      return;
+    }
     const reply: Item = {
       id: randomUUID(),
       role: 'assistant',
@@ -209,6 +227,11 @@ export function createTurnService(deps: TurnServiceDeps): TurnService {
       ...(result.stopped ? { stopped: true } : {}),
     };
     try {
+      // The fencing token orders writers: a process whose lock expired (and was taken) cannot write a late result.
+      await sessions.update(threadId, (s) => {
+        if ((s.lockFence ?? 0) > lease.fencingToken) throw new LockLostError();
+        return { ...s, lockFence: lease.fencingToken };
+      });
       await sessions.appendItems(threadId, branch.id, [userItem, reply]);
       await sessions.update(threadId, (s) => ({
         ...s,

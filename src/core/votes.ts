@@ -34,6 +34,8 @@ export interface Vote {
   status: 'generating' | 'open' | 'closed' | 'cancelled';
   winner: string | undefined;
   closedBy: { userId: string | undefined; reason: CloseReason } | undefined;
+  /** When it closed; a vote closed long ago whose winner was never applied was left by a process that died. */
+  closedAt?: number;
   ballotMessageId: string | undefined;
   createdAt: number;
 }
@@ -88,6 +90,6 @@ export function quorumReached(vote: Vote): string | undefined {
   return undefined;
 }
 
-export function closeVote(vote: Vote, winner: string, closedBy: Vote['closedBy']): Vote {
-  return { ...vote, status: 'closed', winner, closedBy };
+export function closeVote(vote: Vote, winner: string, closedBy: Vote['closedBy'], at: number): Vote {
+  return { ...vote, status: 'closed', winner, closedBy, closedAt: at };
 }

@@ -6,6 +6,7 @@ import { createLocalLockService } from '../../src/core/local-lock.ts';
 import { createRunningTurns } from '../../src/core/running-turns.ts';
 import { createSessionRepository } from '../../src/core/sessions.ts';
 import { createTurnService } from '../../src/core/turns.ts';
+import type { Vote } from '../../src/core/votes.ts';
 import {
   createFakeBackend,
   createManualClock,
@@ -144,6 +145,21 @@ describe('turns', () => {
     expect(inputs.length).toBeLessThan(3);
     expect(inputs.join('\n\n')).toBe('u1: one\n\nu1: two\n\nu1: three');
     expect(core.presenter.replies).toHaveLength(inputs.length);
+  });
+
+  it('never writes the result of a turn whose lock was taken over by a later holder', async () => {
+    const core = await startedCore();
+    await core.say('first');
+    await core.turns.idle();
+    // A later holder (a higher fencing token) has written since: this process's lease is stale.
+    await core.sessions.update(THREAD, (s) => ({ ...s, lockFence: Number.MAX_SAFE_INTEGER }));
+    await core.say('second');
+    await core.turns.idle();
+    expect(await core.history()).toHaveLength(2);
+    expect(core.presenter.replies.at(-1)!.outcome).toMatchObject({
+      kind: 'failed',
+      error: { code: 'lock_lost' },
+    });
   });
 
   it('ignores messages in threads it does not manage', async () => {
@@ -315,6 +331,27 @@ describe('alternatives and votes', () => {
       winner: 'A',
       closedBy: { reason: 'deadline' },
     });
+  });
+
+  it('finishes applying a winner that a dead process had closed but not applied', async () => {
+    const core = await startedCore({ quorum: 5 });
+    await core.say('hi');
+    await core.turns.idle();
+    const vote = await core.ask({ count: 2, prompt: { messageId: 'p', authorName: 'u1', text: 'go' } });
+    // What the dead process left: the vote closed on B, the thread still waiting on it.
+    await core.store.update<Vote>(`vote:${vote.id}`, (v) => ({
+      ...v!,
+      status: 'closed',
+      winner: 'B',
+      closedAt: core.clock.now(),
+    }));
+    await core.alternatives.sweep();
+    expect((await core.sessions.get(THREAD))!.openVoteId).toBe(vote.id);
+    core.clock.advance(61_000);
+    await core.alternatives.sweep();
+    const session = (await core.sessions.get(THREAD))!;
+    expect(session.openVoteId).toBeUndefined();
+    expect(session.activeBranchId).toBe(vote.options[1]!.branchId);
   });
 
   it('shows a failed alternative as failed and votes among the others', async () => {
