@@ -35,13 +35,23 @@ export function createDiscordPresenter({
 
     async updateBallot(threadId, voteId, load) {
       const channel = await sendableThread(client, threadId);
-      // Many clicks at once merge into one edit, which renders the vote as stored when it runs.
-      await editQueues.forChannel(threadId).schedule(`ballot:${voteId}`, async () => {
+      const queue = editQueues.forChannel(threadId);
+      // Many clicks at once merge into one edit, which renders the vote as stored when it runs. Another process may
+      // edit the same ballot with an older reading meanwhile: if the vote changed while this edit was on its way,
+      // edit again, so the last edit shows the last state.
+      const edit = async (): Promise<void> => {
         const vote = await load();
         if (!vote?.ballotMessageId) return;
         const messageId = vote.ballotMessageId;
-        await withUnarchive(client, threadId, () => channel.messages.edit(messageId, renderBallot(vote)));
-      });
+        const rendered = renderBallot(vote);
+        await withUnarchive(client, threadId, () => channel.messages.edit(messageId, rendered));
+        const now = await load();
+        if (now && renderBallot(now).content !== rendered.content)
+          void queue
+            .schedule(`ballot:${voteId}`, edit)
+            .catch((error: unknown) => logger.warn({ err: error, threadId }, 'ballot refresh failed'));
+      };
+      await queue.schedule(`ballot:${voteId}`, edit);
     },
 
     async notice(threadId, text) {

@@ -160,7 +160,7 @@ export async function startStreamingReply({
           .map(editLater),
       );
       want(view.body, footer, view.rows);
-      await editLater(0);
+      if (isStale(0)) await editLater(0);
     },
   };
 }
