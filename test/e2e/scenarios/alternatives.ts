@@ -18,9 +18,10 @@ import {
   waitForBallot,
   waitForReplies,
 } from '../harness.ts';
+import type { ScenarioOptions } from './options.ts';
 
 /** The /alternatives scenarios, run against one backend. */
-export function alternativesScenarios(backend: BackendKind): void {
+export function alternativesScenarios(backend: BackendKind, options: ScenarioOptions = {}): void {
   let world: World;
   let bot: BotProcess;
   let alice: { id: string };
@@ -30,7 +31,7 @@ export function alternativesScenarios(backend: BackendKind): void {
 
   beforeAll(async () => {
     world = await createWorld();
-    bot = await world.startBot({ ALTERNATIVES_COOLDOWN_SECONDS: '0', BACKEND: backend });
+    bot = await world.startBot({ ALTERNATIVES_COOLDOWN_SECONDS: '0', BACKEND: backend, ...options.env?.() });
     alice = world.discord.createUser({ username: 'alice' });
     bob = world.discord.createUser({ username: 'bob' });
     carol = world.discord.createUser({ username: 'carol' });
@@ -74,7 +75,7 @@ export function alternativesScenarios(backend: BackendKind): void {
       .filter((m) => m.authorId === world.discord.botUserId && /^\*\*[A-E]\*\* · /.test(m.content));
   }
 
-  describe(`/alternatives (${backend} backend)`, () => {
+  describe(`/alternatives (${backend} backend${options.label ? `, ${options.label}` : ''})`, () => {
     it('generates the alternatives at once from the same history, and the quorum continues on the winner only', async () => {
       const threadId = await threadWithTurns('plan a trip to Porto', 2);
       world.openai.setLatency({ firstTokenMs: 300 });

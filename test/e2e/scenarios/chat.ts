@@ -15,9 +15,10 @@ import {
   type World,
   waitForReplies,
 } from '../harness.ts';
+import type { ScenarioOptions } from './options.ts';
 
 /** The chat scenarios (issue: chat in threads), run against one backend. */
-export function chatScenarios(backend: BackendKind): void {
+export function chatScenarios(backend: BackendKind, options: ScenarioOptions = {}): void {
   let world: World;
   let bot: BotProcess;
   let alice: { id: string; username: string };
@@ -25,13 +26,13 @@ export function chatScenarios(backend: BackendKind): void {
 
   beforeAll(async () => {
     world = await createWorld();
-    bot = await world.startBot({ BACKEND: backend });
+    bot = await world.startBot({ BACKEND: backend, ...options.env?.() });
     alice = world.discord.createUser({ username: 'alice' });
     bob = world.discord.createUser({ username: 'bob' });
   });
   afterAll(() => world.close());
 
-  describe(`chat in threads (${backend} backend)`, () => {
+  describe(`chat in threads (${backend} backend${options.label ? `, ${options.label}` : ''})`, () => {
     it('answers each message from the whole history, and the conversation holds the items in order', async () => {
       const threadId = await startThread(world, alice.id, 'plan a trip to Lisbon');
       const history = [user('alice: plan a trip to Lisbon')];

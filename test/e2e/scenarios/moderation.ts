@@ -16,9 +16,10 @@ import {
   type World,
   waitForBallot,
 } from '../harness.ts';
+import type { ScenarioOptions } from './options.ts';
 
 /** The moderation scenarios (issue: moderators see, switch and reset branches), run against one backend. */
-export function moderationScenarios(backend: BackendKind): void {
+export function moderationScenarios(backend: BackendKind, options: ScenarioOptions = {}): void {
   let world: World;
   let bot: BotProcess;
   let alice: { id: string };
@@ -35,6 +36,7 @@ export function moderationScenarios(backend: BackendKind): void {
       ALTERNATIVES_COOLDOWN_SECONDS: '0',
       MODERATOR_ROLE_IDS: role,
       AUDIT_CHANNEL_ID: auditChannel,
+      ...options.env?.(),
     });
     alice = world.discord.createUser({ username: 'alice' });
     mod = world.discord.createUser({ username: 'mod', manageThreads: true });
@@ -74,7 +76,7 @@ export function moderationScenarios(backend: BackendKind): void {
     return threadId;
   }
 
-  describe(`moderators (${backend} backend)`, () => {
+  describe(`moderators (${backend} backend${options.label ? `, ${options.label}` : ''})`, () => {
     it('lists the branch tree with the active branch marked', async () => {
       const threadId = await twoForks('tree');
       const list = await run(mod.id, threadId, 'list');

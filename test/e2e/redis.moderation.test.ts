@@ -1,0 +1,11 @@
+// The moderation scenarios with every record and the thread lock in Redis.
+import { afterAll, describe } from 'vitest';
+import { startRedis } from '../redis-server.ts';
+import { moderationScenarios } from './scenarios/moderation.ts';
+
+const redis = await startRedis();
+afterAll(() => redis?.stop());
+
+describe.skipIf(!redis)('on the Redis store', () => {
+  moderationScenarios('conversations', { env: () => ({ STORE_URL: redis!.url }), label: 'Redis store' });
+});
