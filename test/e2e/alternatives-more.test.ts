@@ -1,8 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   buttonId,
+  click,
   command,
   createWorld,
+  openVote,
   replies,
   startThread,
   type World,
@@ -30,18 +32,10 @@ describe('/alternatives, more', () => {
     const bot = await w.startBot();
     const alice = w.discord.createUser({ username: 'alice' });
     const threadId = await startThread(w, alice.id, 'before the restart');
-    await command(w, {
-      channelId: threadId,
-      userId: alice.id,
-      name: 'alternatives',
-      options: { count: 2, prompt: 'fork' },
-    });
-    const ballot = await waitForBallot(w, threadId);
+    const ballot = await openVote(w, threadId, alice.id, { count: 2, prompt: 'fork' });
     await bot.stop();
     await w.startBot();
-    await w.discord
-      .clickButton({ messageId: ballot.id, customId: buttonId(ballot, 'B'), userId: alice.id })
-      .response();
+    await click(w, ballot, 'B', alice.id);
     await waitForBallot(w, threadId, (m) => m.id === ballot.id && m.content.startsWith('✅ **B wins'));
     w.discord.postMessage(threadId, alice.id, 'after');
     const reply = await w.discord.waitFor(() =>
@@ -61,16 +55,8 @@ describe('/alternatives, more', () => {
         w.discord.postMessage(threadId, alice.id, `message ${turn}`);
       await waitForReplies(w, threadId, items / 2, 60_000);
       const before = w.openai.requests.length;
-      await command(w, {
-        channelId: threadId,
-        userId: alice.id,
-        name: 'alternatives',
-        options: { count: 3, prompt: 'fork' },
-      });
-      const ballot = await waitForBallot(w, threadId);
-      await w.discord
-        .clickButton({ messageId: ballot.id, customId: buttonId(ballot, 'C'), userId: alice.id })
-        .response();
+      const ballot = await openVote(w, threadId, alice.id, { count: 3, prompt: 'fork' });
+      await click(w, ballot, 'C', alice.id);
       await waitForBallot(w, threadId, (m) => m.id === ballot.id && m.content.startsWith('✅'));
       // The winner's move onto the parent's conversation happens as the vote closes: wait for the thread to settle.
       w.discord.postMessage(threadId, alice.id, 'settled?');
@@ -111,9 +97,7 @@ describe('/alternatives, more', () => {
     const letter = failed!.content[2]!;
     expect(ballot.content).toContain(`~~${letter}~~ failed`);
     const usable = ['A', 'B', 'C'].find((l) => l !== letter)!;
-    await w.discord
-      .clickButton({ messageId: ballot.id, customId: buttonId(ballot, usable), userId: alice.id })
-      .response();
+    await click(w, ballot, usable, alice.id);
     await waitForBallot(w, threadId, (m) => m.content.startsWith(`✅ **${usable} wins`));
   });
 
@@ -123,16 +107,8 @@ describe('/alternatives, more', () => {
     await w.startBot({ ALTERNATIVES_COOLDOWN_SECONDS: '60' });
     const alice = w.discord.createUser({ username: 'alice' });
     const threadId = await startThread(w, alice.id, 'cooling');
-    await command(w, {
-      channelId: threadId,
-      userId: alice.id,
-      name: 'alternatives',
-      options: { count: 2, prompt: 'fork' },
-    });
-    const ballot = await waitForBallot(w, threadId);
-    await w.discord
-      .clickButton({ messageId: ballot.id, customId: buttonId(ballot, 'A'), userId: alice.id })
-      .response();
+    const ballot = await openVote(w, threadId, alice.id, { count: 2, prompt: 'fork' });
+    await click(w, ballot, 'A', alice.id);
     await waitForBallot(w, threadId, (m) => m.content.startsWith('✅'));
     const refused = await command(w, {
       channelId: threadId,

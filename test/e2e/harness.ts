@@ -302,6 +302,29 @@ export function waitForBallot(
   );
 }
 
+/** Runs /alternatives and resolves with the ballot it opens. */
+export async function openVote(
+  world: World,
+  threadId: string,
+  userId: string,
+  options: Record<string, string | number | boolean>,
+): Promise<MessageView> {
+  await command(world, { channelId: threadId, userId, name: 'alternatives', options });
+  return waitForBallot(world, threadId, (m) => m.content.startsWith('🗳'));
+}
+
+/** Clicks the button whose label starts with `label`; resolves with what the clicker then sees. */
+export function click(
+  world: World,
+  message: MessageView,
+  label: string,
+  userId: string,
+): Promise<MessageView> {
+  return world.discord
+    .clickButton({ messageId: message.id, customId: buttonId(message, label), userId })
+    .response();
+}
+
 /** Runs a slash command and resolves with the text the invoker sees (content, or the embeds' text). */
 export async function command(
   world: World,

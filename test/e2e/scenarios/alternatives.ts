@@ -7,9 +7,11 @@ import {
   type BotProcess,
   buttonId,
   buttonIds,
+  click,
   command,
   createWorld,
   MODEL,
+  openVote,
   replies,
   replyTo,
   startThread,
@@ -152,13 +154,7 @@ export function alternativesScenarios(backend: BackendKind, options: ScenarioOpt
     it('answers the last message again when no prompt is given, keeping the current reply as A', async () => {
       const threadId = await threadWithTurns('name a colour');
       const before = replies(world, threadId).at(-1)!.text;
-      await command(world, {
-        channelId: threadId,
-        userId: alice.id,
-        name: 'alternatives',
-        options: { count: 2 },
-      });
-      const ballot = await waitForBallot(world, threadId);
+      const ballot = await openVote(world, threadId, alice.id, { count: 2 });
       expect(alternativesOf(threadId).map((m) => m.content.split('\n')[0])).toEqual(['**B** · default']);
       expect(buttonIds(ballot).map((b) => b.label)).toEqual([
         'A · 0',
@@ -167,9 +163,7 @@ export function alternativesScenarios(backend: BackendKind, options: ScenarioOpt
         'Moderator pick…',
       ]);
       // The invoker closes it: no votes, so A (the reply it already had) stands.
-      await world.discord
-        .clickButton({ messageId: ballot.id, customId: buttonId(ballot, 'Close'), userId: alice.id })
-        .response();
+      await click(world, ballot, 'Close', alice.id);
       await waitForBallot(world, threadId, (m) => m.content.startsWith('✅ **A wins'));
       const first = replies(world, threadId)[0]!.text;
       world.discord.postMessage(threadId, alice.id, 'and then?');
@@ -189,27 +183,13 @@ export function alternativesScenarios(backend: BackendKind, options: ScenarioOpt
 
     it('lets a moderator pick the winner, and refuses everyone else', async () => {
       const threadId = await threadWithTurns('pick one', 5);
-      await command(world, {
-        channelId: threadId,
-        userId: alice.id,
-        name: 'alternatives',
-        options: { count: 2, prompt: 'go' },
-      });
-      const ballot = await waitForBallot(world, threadId);
-      const refused = await world.discord
-        .clickButton({ messageId: ballot.id, customId: buttonId(ballot, 'Close'), userId: bob.id })
-        .response();
+      const ballot = await openVote(world, threadId, alice.id, { count: 2, prompt: 'go' });
+      const refused = await click(world, ballot, 'Close', bob.id);
       expect(refused.content).toMatch(/Only the person who asked/);
-      const notMod = await world.discord
-        .clickButton({ messageId: ballot.id, customId: buttonId(ballot, 'Moderator'), userId: bob.id })
-        .response();
+      const notMod = await click(world, ballot, 'Moderator', bob.id);
       expect(notMod.content).toMatch(/Only moderators/);
-      const menu = await world.discord
-        .clickButton({ messageId: ballot.id, customId: buttonId(ballot, 'Moderator'), userId: mod.id })
-        .response();
-      await world.discord
-        .clickButton({ messageId: menu.id, customId: buttonId(menu, 'B'), userId: mod.id })
-        .response();
+      const menu = await click(world, ballot, 'Moderator', mod.id);
+      await click(world, menu, 'B', mod.id);
       const closed = await waitForBallot(world, threadId, (m) => m.content.startsWith('✅'));
       expect(closed.content).toMatch(/B wins.*picked by moderator/);
     });
@@ -234,23 +214,11 @@ export function alternativesScenarios(backend: BackendKind, options: ScenarioOpt
 
     it('counts thirty people clicking at once exactly', async () => {
       const threadId = await threadWithTurns('popular thread', 100);
-      await command(world, {
-        channelId: threadId,
-        userId: alice.id,
-        name: 'alternatives',
-        options: { count: 3, prompt: 'go' },
-      });
-      const ballot = await waitForBallot(world, threadId);
+      const ballot = await openVote(world, threadId, alice.id, { count: 3, prompt: 'go' });
       const voters = Array.from({ length: 30 }, (_, i) =>
         world.discord.createUser({ username: `voter${i}` }),
       );
-      await Promise.all(
-        voters.map((v, i) =>
-          world.discord
-            .clickButton({ messageId: ballot.id, customId: buttonId(ballot, 'ABC'[i % 3]!), userId: v.id })
-            .response(),
-        ),
-      );
+      await Promise.all(voters.map((v, i) => click(world, ballot, 'ABC'[i % 3]!, v.id)));
       const tallied = await waitForBallot(world, threadId, (m) =>
         m.content.includes('**A** 10 · **B** 10 · **C** 10'),
       );
@@ -277,19 +245,11 @@ export function alternativesScenarios(backend: BackendKind, options: ScenarioOpt
           options: { count: 9 },
         }),
       ).toMatch(/between 2 and 5/);
-      await command(world, {
-        channelId: threadId,
-        userId: alice.id,
-        name: 'alternatives',
-        options: { count: 2, prompt: 'go' },
-      });
-      const ballot = await waitForBallot(world, threadId);
+      const ballot = await openVote(world, threadId, alice.id, { count: 2, prompt: 'go' });
       expect(await command(world, { channelId: threadId, userId: bob.id, name: 'alternatives' })).toMatch(
         /already open/,
       );
-      await world.discord
-        .clickButton({ messageId: ballot.id, customId: buttonId(ballot, 'Close'), userId: alice.id })
-        .response();
+      await click(world, ballot, 'Close', alice.id);
       await waitForBallot(world, threadId, (m) => m.content.startsWith('✅'));
       const late = await world.discord
         .clickButton({ messageId: ballot.id, customId: buttonId(ballot, 'B'), userId: bob.id, stale: true })

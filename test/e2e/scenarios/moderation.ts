@@ -4,11 +4,12 @@ import { replyFor } from '../../emulators/openai/index.ts';
 import {
   assistant,
   type BotProcess,
-  buttonId,
   buttonIds,
+  click,
   command,
   createWorld,
   MODEL,
+  openVote,
   replies,
   replyTo,
   startThread,
@@ -56,9 +57,7 @@ export function moderationScenarios(backend: BackendKind, options: ScenarioOptio
       options: { count: 2, prompt },
     });
     const ballot = await waitForBallot(world, threadId, (m) => m.content.startsWith('🗳'));
-    await world.discord
-      .clickButton({ messageId: ballot.id, customId: buttonId(ballot, letter), userId: alice.id })
-      .response();
+    await click(world, ballot, letter, alice.id);
     await waitForBallot(world, threadId, (m) => m.id === ballot.id && m.content.startsWith('✅'));
   }
 
@@ -145,9 +144,7 @@ export function moderationScenarios(backend: BackendKind, options: ScenarioOptio
         .runCommand({ channelId: threadId, userId: mod.id, name: 'branch', subcommand: 'prune' })
         .response();
       expect(confirm.content).toMatch(/Delete 2 inactive branches \(b2, b5\)/);
-      await world.discord
-        .clickButton({ messageId: confirm.id, customId: buttonId(confirm, 'Delete'), userId: mod.id })
-        .response();
+      await click(world, confirm, 'Delete', mod.id);
       await world.discord.waitFor(() =>
         world.discord.messages(threadId).find((m) => m.content.startsWith('🌿 Pruned 2')),
       );
@@ -187,13 +184,7 @@ export function moderationScenarios(backend: BackendKind, options: ScenarioOptio
     it('cancels an open vote when a moderator switches, and waits for a running reply', async () => {
       const threadId = await startThread(world, alice.id, 'busy thread');
       await command(world, { channelId: threadId, userId: mod.id, name: 'settings', options: { quorum: 5 } });
-      await command(world, {
-        channelId: threadId,
-        userId: alice.id,
-        name: 'alternatives',
-        options: { count: 2, prompt: 'fork' },
-      });
-      const ballot = await waitForBallot(world, threadId);
+      const ballot = await openVote(world, threadId, alice.id, { count: 2, prompt: 'fork' });
       await run(mod.id, threadId, 'switch', { branch: 'b2' });
       const cancelled = await waitForBallot(
         world,
