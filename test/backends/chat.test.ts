@@ -1,32 +1,28 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import OpenAI from 'openai';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { chatMessages, createChatBackend, estimateTokens } from '../../src/backends/chat.ts';
 import { UpstreamError } from '../../src/core/errors.ts';
 import type { Item } from '../../src/core/model.ts';
 import type { Generated, GenerationOptions, ModelBackend } from '../../src/core/ports.ts';
 import {
   countTokens,
-  createOpenAIEmulator,
   type OpenAIEmulator,
   type RecordedRequest,
   type ReplyMessage,
   replyFor,
 } from '../emulators/openai/index.ts';
+import { assistant, options, user, withEmulator } from './fixtures.ts';
 
 let emulator: OpenAIEmulator;
 let client: OpenAI;
 
-beforeEach(async () => {
-  emulator = await createOpenAIEmulator();
-  client = new OpenAI({ apiKey: emulator.apiKey, baseURL: emulator.baseURL, maxRetries: 2 });
+withEmulator((e, c) => {
+  emulator = e;
+  client = c;
 });
-afterEach(() => emulator.close());
 
-const options: GenerationOptions = { model: 'gpt-4.1-mini', instructions: undefined, temperature: undefined };
-const user = (text: string): Item => ({ id: text, role: 'user', text });
-const assistant = (text: string): Item => ({ id: text, role: 'assistant', text });
 const big = { contextTokens: 100_000 };
 const turn = (
   backend: ModelBackend,

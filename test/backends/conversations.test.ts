@@ -1,22 +1,19 @@
 import OpenAI from 'openai';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createConversationsBackend } from '../../src/backends/conversations.ts';
 import { UpstreamError } from '../../src/core/errors.ts';
 import type { Item } from '../../src/core/model.ts';
-import { createOpenAIEmulator, type OpenAIEmulator, replyFor } from '../emulators/openai/index.ts';
+import { type OpenAIEmulator, replyFor } from '../emulators/openai/index.ts';
+import { assistant, options, user, withEmulator } from './fixtures.ts';
 
 let emulator: OpenAIEmulator;
 let client: OpenAI;
 
-beforeEach(async () => {
-  emulator = await createOpenAIEmulator();
-  client = new OpenAI({ apiKey: emulator.apiKey, baseURL: emulator.baseURL, maxRetries: 2 });
+withEmulator((e, c) => {
+  emulator = e;
+  client = c;
 });
-afterEach(() => emulator.close());
 
-const options = { model: 'gpt-4.1-mini', instructions: undefined, temperature: undefined };
-const user = (text: string): Item => ({ id: text, role: 'user', text });
-const assistant = (text: string): Item => ({ id: text, role: 'assistant', text });
 const turn = (
   backend: ReturnType<typeof createConversationsBackend>,
   provider: { conversationId: string } | undefined,

@@ -1,27 +1,20 @@
 import OpenAI from 'openai';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createResponsesBackend } from '../../src/backends/responses.ts';
 import { UpstreamError } from '../../src/core/errors.ts';
 import type { Item } from '../../src/core/model.ts';
 import type { GenerationOptions, ModelBackend } from '../../src/core/ports.ts';
-import {
-  createOpenAIEmulator,
-  type OpenAIEmulator,
-  type RecordedRequest,
-  replyFor,
-} from '../emulators/openai/index.ts';
+import { type OpenAIEmulator, type RecordedRequest, replyFor } from '../emulators/openai/index.ts';
+import { options, user, withEmulator } from './fixtures.ts';
 
 let emulator: OpenAIEmulator;
 let client: OpenAI;
 
-beforeEach(async () => {
-  emulator = await createOpenAIEmulator();
-  client = new OpenAI({ apiKey: emulator.apiKey, baseURL: emulator.baseURL, maxRetries: 2 });
+withEmulator((e, c) => {
+  emulator = e;
+  client = c;
 });
-afterEach(() => emulator.close());
 
-const options: GenerationOptions = { model: 'gpt-4.1-mini', instructions: undefined, temperature: undefined };
-const user = (text: string): Item => ({ id: text, role: 'user', text });
 const turn = (
   backend: ModelBackend,
   history: Item[],
