@@ -4,7 +4,7 @@
  * the prompt). Figures read from the usage the bot shows under each alternative ("-# 2034 in · 200 out tokens"), which
  * it takes from the provider's usage. Discord's per-channel limits are raised (the figures do not depend on them).
  */
-import type { BackendKind } from '../src/config.ts';
+import type { BackendKind } from '../src/core/model.ts';
 import { createWorld, startThread } from '../test/e2e/harness.ts';
 import { countTokens } from '../test/emulators/openai/index.ts';
 import {

@@ -2,26 +2,23 @@ import { Client, Events, GatewayIntentBits, Routes } from 'discord.js';
 import OpenAI from 'openai';
 import { createBackend } from './backends/index.ts';
 import { commands } from './commands/index.ts';
-import type { CommandContext } from './commands/types.ts';
 import type { Config } from './config.ts';
-import { type AlternativesService, createAlternativesService } from './core/alternatives.ts';
-import { createBranchService } from './core/branches.ts';
+import { createHistoryLog } from './core/history-log.ts';
 import type { Logger } from './core/ports.ts';
 import { createRunningTurns } from './core/running-turns.ts';
 import { createSessionRepository } from './core/sessions.ts';
 import { createSettingsService } from './core/settings.ts';
-import { createTurnService } from './core/turns.ts';
+import { noTelemetry } from './core/telemetry.ts';
+import { createThreadService } from './core/threads.ts';
 import { createAuditLog } from './discord/audit.ts';
-import { branchButtons } from './discord/branch-buttons.ts';
+import type { BotContext } from './discord/context.ts';
 import { isModerator } from './discord/permissions.ts';
 import { createDiscordPresenter } from './discord/presenter.ts';
 import { NO_PINGS } from './discord/render.ts';
 import { routeEvents } from './discord/router.ts';
-import { turnButtons } from './discord/turn-buttons.ts';
-import { voteButtons } from './discord/vote-buttons.ts';
 import { openPersistence } from './store/index.ts';
 
-const VOTE_SWEEP_MS = 5000;
+const SWEEP_MS = 5000;
 
 export interface RunningBot {
   client: Client;
@@ -67,15 +64,23 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
   const backend = createBackend(config.backend, openai, { chatContextTokens: config.chatContextTokens });
   const sessions = createSessionRepository(store);
   const client = createDiscordClient(config);
-  const presenter = createDiscordPresenter({ client, logger });
-  const running = createRunningTurns();
-  // Turns hand auto-alternatives to the alternatives service, which hands the thread back when its vote closes.
-  let alternatives: AlternativesService | undefined;
-  const common = { sessions, backend, locks, presenter, clock: systemClock, logger };
-  const turns = createTurnService({
-    ...common,
-    running,
-    onAutoAlternatives: (session, batch) => alternatives!.forInbox(session, batch),
+  const presenter = createDiscordPresenter({
+    client,
+    logger,
+    audit: createAuditLog({ client, channelId: config.discord.auditChannelId }),
+  });
+  const threads = createThreadService({
+    sessions,
+    log: createHistoryLog(store),
+    store,
+    locks,
+    backend,
+    presenter,
+    running: createRunningTurns(),
+    clock: systemClock,
+    logger,
+    telemetry: noTelemetry,
+    limits: { maxAlternatives: config.alternatives.maxCount, cooldownMs: config.alternatives.cooldownMs },
     defaults: {
       model: config.openai.model,
       instructions: config.openai.instructions,
@@ -87,40 +92,15 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
       gatherMessages: false,
     },
   });
-  alternatives = createAlternativesService({
-    ...common,
-    store,
-    running,
-    limits: { maxCount: config.alternatives.maxCount, cooldownMs: config.alternatives.cooldownMs },
-    kick: (threadId) => turns.kick(threadId),
-  });
-  const branches = createBranchService({
-    ...common,
-    alternatives,
-    audit: createAuditLog({ client, channelId: config.discord.auditChannelId }),
-  });
-  const ctx: CommandContext = {
-    turns,
-    alternatives,
-    branches,
+  const ctx: BotContext = {
+    threads,
     settings: createSettingsService({ sessions, maxAlternatives: config.alternatives.maxCount }),
     config,
     logger,
     isModerator: (interaction) => isModerator(interaction, config.moderatorRoleIds),
     commands,
   };
-  routeEvents({
-    client,
-    turns,
-    commands,
-    buttons: {
-      ...turnButtons(turns, running, config.moderatorRoleIds),
-      ...voteButtons(alternatives, config.moderatorRoleIds),
-      ...branchButtons(branches, config.moderatorRoleIds),
-    },
-    ctx,
-    logger,
-  });
+  routeEvents({ client, ctx, logger });
 
   const ready = new Promise<Client<true>>((resolve) => client.once(Events.ClientReady, resolve));
   await client.login(config.discord.token);
@@ -131,27 +111,22 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
   );
   const registered = await registerCommands(readyClient, config.discord.guildId);
   logger.info({ count: registered, guildId: config.discord.guildId ?? 'global' }, 'commands registered');
-  await alternatives.resume();
-  await turns.resume();
-  // Vote deadlines whose timer lived in another process (or one that died) are closed by whoever sweeps first.
-  // Waiting messages are looked at again too: a process that died during a turn leaves its inbox to the others,
-  // who take the thread's lock once it expires.
+  await threads.resume();
+  // Vote deadlines whose timer lived in another process (or one that died) are closed by whoever sweeps first, and
+  // threads with waiting messages are looked at again: a process that died during a turn leaves its inbox to the
+  // others, who take the thread's lock once it expires.
   const sweeper = setInterval(() => {
-    alternatives!
-      .sweep()
-      .catch((error: unknown) => logger.warn({ err: error }, 'sweeping vote deadlines failed'));
-    turns
-      .resume()
-      .catch((error: unknown) => logger.warn({ err: error }, 'looking for waiting messages failed'));
-  }, VOTE_SWEEP_MS);
+    threads.sweep().catch((error: unknown) => logger.warn({ err: error }, 'sweeping threads failed'));
+  }, SWEEP_MS);
   sweeper.unref();
 
   return {
     client,
     async stop() {
       clearInterval(sweeper);
+      // Replies still running get the grace period, then end as "stopped"; their last edits need the client.
+      await threads.shutdown(config.shutdownGraceMs);
       await client.destroy();
-      await Promise.race([turns.idle(), new Promise((resolve) => setTimeout(resolve, 10_000))]);
       await closePersistence();
     },
   };

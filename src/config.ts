@@ -2,9 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
 import { z } from 'zod';
 
-/** Which provider API keeps a branch's history (see DESIGN.md, "Backends"). */
-export const backendKinds = ['conversations', 'responses', 'chat'] as const;
-export type BackendKind = (typeof backendKinds)[number];
+import { type BackendKind, backendKinds } from './core/model.ts';
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -57,6 +55,7 @@ const envSchema = z.object({
   VOTE_SECONDS: optional(int(5, 86_400)).default(120),
   MODERATOR_ROLE_IDS: optional(idList).default([]),
   AUDIT_CHANNEL_ID: optional(snowflake),
+  SHUTDOWN_GRACE_SECONDS: optional(int(0, 600)).default(10),
   LOG_LEVEL: optional(z.enum(logLevels, { error: `must be one of ${logLevels.join(', ')}` })).default('info'),
 });
 
@@ -75,6 +74,8 @@ export interface Config {
   storeUrl: string;
   /** With a Redis store: how long a thread's lock outlives a holder that stopped renewing it (a dead process). */
   lockTtlMs: number;
+  /** On SIGTERM: how long running replies may go on before they are stopped (then the bot closes within ~5 s). */
+  shutdownGraceMs: number;
   /** For `npm run start:sharded`: how many shards; undefined asks Discord (GET /gateway/bot). */
   shardCount: number | undefined;
   alternatives: { defaultCount: number; maxCount: number; cooldownMs: number; voteMs: number };
@@ -122,6 +123,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     chatContextTokens: e.CHAT_CONTEXT_TOKENS,
     storeUrl: e.STORE_URL,
     lockTtlMs: e.LOCK_TTL_MS,
+    shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,
     shardCount: e.SHARD_COUNT,
     alternatives: {
       defaultCount: e.ALTERNATIVES_DEFAULT,

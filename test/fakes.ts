@@ -1,19 +1,18 @@
 /** Hand-written fakes of the core's ports that record what they were asked. */
 
-import type { BallotPresenter } from '../src/core/alternatives.ts';
 import { createKeyedMutex } from '../src/core/keyed-mutex.ts';
-import type { Item, ProviderState } from '../src/core/model.ts';
+import type { Item, ProviderState, Vote } from '../src/core/model.ts';
 import type {
   Clock,
   Generated,
   GenerationOptions,
   Logger,
   ModelBackend,
+  Notice,
   ReplyOutcome,
   Store,
   ThreadPresenter,
 } from '../src/core/ports.ts';
-import type { Vote } from '../src/core/votes.ts';
 
 export function createMemoryStore(): Store & { data: Map<string, unknown> } {
   const data = new Map<string, unknown>();
@@ -93,7 +92,8 @@ export function createFakeBackend(): ModelBackend & {
     calls,
     failNext,
     conversations,
-    async runTurn({ provider, history, input, options, onDelta }) {
+    async runTurn({ provider, history: view, input, options, onDelta }) {
+      const history = provider?.conversationId ? [] : await view.read();
       calls.push({
         method: 'runTurn',
         history: [...history],
@@ -104,16 +104,14 @@ export function createFakeBackend(): ModelBackend & {
       const error = failNext.shift();
       if (error) throw error;
       const id = provider?.conversationId ?? `conv_${next++}`;
-      const generated = reply(history, input, options);
+      const held = conversations.get(id) ?? history;
+      const generated = reply(held, input, options);
       onDelta(generated.text);
-      conversations.set(id, [
-        ...(conversations.get(id) ?? history),
-        ...input,
-        { id: 'r', role: 'assistant', text: generated.text },
-      ]);
+      conversations.set(id, [...held, ...input, { id: 'r', role: 'assistant', text: generated.text }]);
       return { ...generated, provider: { conversationId: id } };
     },
-    async generateAlternatives({ history, input, variants }) {
+    async generateAlternatives({ history: view, input, variants }) {
+      const history = await view.read();
       calls.push({
         method: 'generateAlternatives',
         history: [...history],
@@ -131,12 +129,10 @@ export function createFakeBackend(): ModelBackend & {
       );
     },
     async transfer({ provider, from, to, sharedPrefix }) {
-      calls.push({ method: 'transfer', provider, history: [...from], input: [...to.slice(sharedPrefix)] });
-      const held = conversations.get(provider.conversationId!) ?? [...from];
-      conversations.set(provider.conversationId!, [
-        ...held.slice(0, sharedPrefix),
-        ...to.slice(sharedPrefix),
-      ]);
+      const added = await to.read(sharedPrefix);
+      calls.push({ method: 'transfer', provider, input: added });
+      const held = conversations.get(provider.conversationId!) ?? (await from.read());
+      conversations.set(provider.conversationId!, [...held.slice(0, sharedPrefix), ...added]);
       return provider;
     },
     async release(provider) {
@@ -152,17 +148,20 @@ export interface ShownReply {
   outcome: ReplyOutcome | undefined;
 }
 
-export function createRecordingPresenter(): ThreadPresenter &
-  BallotPresenter & { replies: ShownReply[]; notices: string[]; ballots: Vote[] } {
+export function createRecordingPresenter(): ThreadPresenter & {
+  replies: ShownReply[];
+  notices: Notice[];
+  ballots: Vote[];
+} {
   const replies: ShownReply[] = [];
-  const notices: string[] = [];
+  const notices: Notice[] = [];
   const ballots: Vote[] = [];
   return {
     replies,
     notices,
     ballots,
-    async startReply(threadId, { header }) {
-      const shown: ShownReply = { threadId, header, updates: [], outcome: undefined };
+    async startReply(threadId, { alternative }) {
+      const shown: ShownReply = { threadId, header: alternative?.letter, updates: [], outcome: undefined };
       replies.push(shown);
       return {
         update: (text) => void shown.updates.push(text),
@@ -171,15 +170,15 @@ export function createRecordingPresenter(): ThreadPresenter &
         },
       };
     },
-    async notice(_threadId, text) {
-      notices.push(text);
+    async notice(_threadId, notice) {
+      notices.push(notice);
     },
     async showBallot(_threadId, vote) {
       ballots.push(vote);
       return `ballot-${vote.id}`;
     },
-    async updateBallot(_threadId, _voteId, load) {
-      const vote = await load();
+    async updateBallot(_threadId, load) {
+      const vote = (await load())?.vote;
       if (vote) ballots.push(vote);
     },
   };

@@ -1,7 +1,15 @@
 import OpenAI from 'openai';
 import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import type { Item } from '../core/model.ts';
-import type { Generated, GenerationOptions, ModelBackend, Usage, Variant } from '../core/ports.ts';
+import type {
+  Generated,
+  GenerationOptions,
+  HistoryView,
+  ModelBackend,
+  Usage,
+  Variant,
+} from '../core/ports.ts';
+import { readTail } from './history.ts';
 import { toUpstreamError } from './openai-errors.ts';
 
 /** Prompt budget when none is configured: small enough for the usual local model servers. */
@@ -260,6 +268,13 @@ export function createChatBackend(client: OpenAI, options: { contextTokens: numb
     });
   }
 
+  /** As much of the history as could fit the prompt budget (the oldest turns are trimmed from it after). */
+  const recent = (history: HistoryView) =>
+    readTail(
+      history,
+      (tail) => tail.reduce((chars, item) => chars + item.text.length, 0) > options.contextTokens * 8,
+    );
+
   const keyOf = (o: GenerationOptions) =>
     JSON.stringify([o.model, o.instructions ?? null, o.temperature ?? null]);
 
@@ -267,7 +282,12 @@ export function createChatBackend(client: OpenAI, options: { contextTokens: numb
     kind: 'chat',
 
     async runTurn({ history, input, options: generation, signal, onDelta }) {
-      const messages = chatMessages(history, input, generation.instructions, options.contextTokens);
+      const messages = chatMessages(
+        await recent(history),
+        input,
+        generation.instructions,
+        options.contextTokens,
+      );
       const result = await single(messages, generation, { signal, onDelta });
       return { ...result, provider: undefined };
     },
@@ -279,10 +299,11 @@ export function createChatBackend(client: OpenAI, options: { contextTokens: numb
         groups.set(key, [...(groups.get(key) ?? []), i]);
       }
       const settled: PromiseSettledResult<Generated>[] = new Array(variants.length);
+      const recentHistory = await recent(history);
       await Promise.all(
         [...groups.values()].map(async (indices) => {
           const generation = variants[indices[0]!]!.options;
-          const messages = chatMessages(history, input, generation.instructions, options.contextTokens);
+          const messages = chatMessages(recentHistory, input, generation.instructions, options.contextTokens);
           const out = await group(
             messages,
             generation,

@@ -67,8 +67,9 @@ export function createConversationsBackend(client: OpenAI): ModelBackend {
 
     async runTurn({ provider, history, input, options, signal, onDelta, resumed }) {
       try {
-        const conversationId = provider?.conversationId ?? (await createConversation(history));
-        if (resumed && provider?.conversationId) await dropAfter(conversationId, history.at(-1));
+        const conversationId = provider?.conversationId ?? (await createConversation(await history.read()));
+        if (resumed && provider?.conversationId)
+          await dropAfter(conversationId, (await history.read(history.length - 1))[0]);
         const result = await streamResponse(
           () =>
             retryWhileLocked(
@@ -98,8 +99,8 @@ export function createConversationsBackend(client: OpenAI): ModelBackend {
       }
     },
 
-    generateAlternatives({ history, input, variants }) {
-      const items = toInputItems([...history, ...input]);
+    async generateAlternatives({ history, input, variants }) {
+      const items = toInputItems([...(await history.read()), ...input]);
       return Promise.allSettled(
         variants.map(async (variant): Promise<Generated> => {
           try {
@@ -135,7 +136,7 @@ export function createConversationsBackend(client: OpenAI): ModelBackend {
               await client.conversations.items.delete(item.id, { conversation_id: conversationId });
           }
         }
-        await appendToConversation(conversationId, to.slice(sharedPrefix));
+        await appendToConversation(conversationId, await to.read(sharedPrefix));
         return { conversationId };
       } catch (error) {
         throw toUpstreamError(error, 'conversations');

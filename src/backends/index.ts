@@ -1,5 +1,5 @@
 import type OpenAI from 'openai';
-import type { BackendKind } from '../config.ts';
+import type { BackendKind } from '../core/model.ts';
 import type { ModelBackend } from '../core/ports.ts';
 import { createChatBackend, DEFAULT_CHAT_CONTEXT_TOKENS } from './chat.ts';
 import { createConversationsBackend } from './conversations.ts';

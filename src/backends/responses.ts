@@ -1,7 +1,8 @@
 import OpenAI from 'openai';
 import type { Item } from '../core/model.ts';
-import type { Generated, GenerationOptions, ModelBackend } from '../core/ports.ts';
+import type { Generated, GenerationOptions, HistoryView, ModelBackend } from '../core/ports.ts';
 import { toInputItems } from './conversations.ts';
+import { readTail } from './history.ts';
 import { toUpstreamError } from './openai-errors.ts';
 import { streamResponse } from './response-stream.ts';
 
@@ -41,7 +42,7 @@ function isMissingPreviousResponse(error: unknown): boolean {
  */
 export function createResponsesBackend(client: OpenAI): ModelBackend {
   async function generate(
-    history: readonly Item[],
+    history: HistoryView,
     input: readonly Item[],
     options: GenerationOptions,
     signal: AbortSignal,
@@ -64,14 +65,16 @@ export function createResponsesBackend(client: OpenAI): ModelBackend {
           ),
         { signal, onDelta },
       );
-    const { previousResponseId, items } = chainPoint(history, input);
+    // Only the part after the last stored response is sent: read back to it, not the whole thread.
+    const tail = await readTail(history, (items) => items.some((item) => item.responseId));
+    const { previousResponseId, items } = chainPoint(tail, input);
     try {
       try {
         return await open(previousResponseId, items);
       } catch (error) {
         // The chain is gone at the provider: start a new one from the bot's own record (nothing was streamed yet).
         if (!previousResponseId || !isMissingPreviousResponse(error)) throw error;
-        return await open(undefined, [...history, ...input]);
+        return await open(undefined, [...(await history.read()), ...input]);
       }
     } catch (error) {
       throw toUpstreamError(error, options.model);

@@ -4,8 +4,8 @@ import {
   type RESTPostAPIChatInputApplicationCommandsJSONBody,
 } from 'discord.js';
 import { BadInputError } from '../core/errors.ts';
+import type { Command } from '../discord/context.ts';
 import { NO_PINGS, promptEcho } from '../discord/render.ts';
-import type { Command } from './types.ts';
 
 const data = {
   name: 'alternatives',
@@ -65,7 +65,7 @@ export const alternatives = {
       isModerator: ctx.isModerator(interaction),
     };
     // Refuse bad input before anything shows in the thread.
-    const wanted = await ctx.alternatives.check({ ...who, count });
+    const wanted = await ctx.threads.checkAlternatives({ ...who, count });
     if (models.filter(Boolean).length > wanted || styles.filter(Boolean).length > wanted) {
       throw new BadInputError(`You gave more styles or models than the ${wanted} alternatives asked for.`);
     }
@@ -80,7 +80,7 @@ export const alternatives = {
       });
       shownPrompt = { messageId: message.id, authorName, text: prompt };
     }
-    const vote = await ctx.alternatives.request({
+    const vote = await ctx.threads.requestAlternatives({
       ...who,
       count,
       prompt: shownPrompt,
@@ -88,7 +88,7 @@ export const alternatives = {
       models,
       temperature,
     });
-    const finished = vote.options.filter((option) => option.status === 'ok').length;
+    const finished = vote.options.filter((option: { status: string }) => option.status === 'ok').length;
     await interaction.editReply(`Vote opened on ${finished} alternative${finished === 1 ? '' : 's'}.`);
   },
 } satisfies Command;

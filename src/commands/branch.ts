@@ -5,10 +5,12 @@ import {
   PermissionFlagsBits,
   type RESTPostAPIChatInputApplicationCommandsJSONBody,
 } from 'discord.js';
-import type { BranchView } from '../core/branches.ts';
+import type { BranchView } from '../core/branch-tree.ts';
 import { BadInputError, NotAllowedError } from '../core/errors.ts';
+import type { Command } from '../discord/context.ts';
+import { customId } from '../discord/custom-ids.ts';
 import { button, buttonRow, NO_PINGS, truncate } from '../discord/render.ts';
-import type { Command } from './types.ts';
+import { actionSummary, branchLabel, idList } from '../discord/wording.ts';
 
 const data = {
   name: 'branch',
@@ -71,7 +73,7 @@ export function branchLine(branch: BranchView): string {
   const origin = branch.parentId ? `from ${branch.parentId}` : 'root';
   const when = `<t:${Math.floor(branch.createdAt / 1000)}:R>`;
   const turns = `${branch.turns} turn${branch.turns === 1 ? '' : 's'}`;
-  const text = `${indent}${marker} **${branch.id}** ${truncate(branch.label, 60)} · ${origin} · ${turns} · <@${branch.createdBy}> ${when}${branch.active ? ' · **active**' : ''}`;
+  const text = `${indent}${marker} **${branch.id}** ${truncate(branchLabel(branch), 60)} · ${origin} · ${turns} · <@${branch.createdBy}> ${when}${branch.active ? ' · **active**' : ''}`;
   return text;
 }
 
@@ -95,7 +97,7 @@ export const branch = {
       throw new NotAllowedError('Only moderators (Manage Threads, or a moderator role) can use /branch.');
     const sub = interaction.options.getSubcommand();
     if (sub === 'list') {
-      const branches = await ctx.branches.list(threadId);
+      const branches = await ctx.threads.listBranches(threadId);
       await interaction.reply({
         flags: MessageFlags.Ephemeral,
         embeds: [renderBranchList(branches, interaction.options.getInteger('page') ?? 1)],
@@ -104,31 +106,36 @@ export const branch = {
       return;
     }
     if (sub === 'prune') {
-      const doomed = await ctx.branches.prunable(threadId);
+      const doomed = await ctx.threads.prunable(threadId);
       if (doomed.length === 0) throw new BadInputError('There are no inactive branches to prune.');
       await interaction.reply({
         flags: MessageFlags.Ephemeral,
-        content: `Delete ${doomed.length} inactive branch${doomed.length === 1 ? '' : 'es'} (${doomed.map((b) => b.id).join(', ')}) and their conversations? This cannot be undone.`,
-        components: [buttonRow(button(`prune:${threadId}`, 'Delete them', ButtonStyle.Danger))],
+        content: `Delete ${doomed.length} inactive branch${doomed.length === 1 ? '' : 'es'} (${idList(doomed.map((b) => b.id))}) and their conversations? This cannot be undone.`,
+        components: [
+          buttonRow(button(customId({ kind: 'prune', threadId }), 'Delete them', ButtonStyle.Danger)),
+        ],
       });
       return;
     }
     await interaction.deferReply({ flags: MessageFlags.Ephemeral });
-    const action =
+    const action = await ctx.threads.moderate(
+      threadId,
       sub === 'switch'
-        ? await ctx.branches.switchTo(threadId, interaction.options.getString('branch', true).trim(), by)
-        : await ctx.branches.reset(threadId, interaction.options.getString('to')?.trim() || undefined, by);
-    await interaction.editReply(`Done: ${action.summary}.`);
+        ? { action: 'switch', branchId: interaction.options.getString('branch', true).trim() }
+        : { action: 'reset', to: interaction.options.getString('to')?.trim() || undefined },
+      by,
+    );
+    await interaction.editReply(`Done: ${actionSummary(action)}.`);
   },
   async autocomplete(interaction, ctx) {
     const typed = interaction.options.getFocused().toLowerCase();
-    const branches = await ctx.branches.list(interaction.channelId).catch(() => []);
+    const branches = await ctx.threads.listBranches(interaction.channelId).catch(() => []);
     const choices = [
       ...(interaction.options.getSubcommand() === 'reset'
         ? [{ name: 'root — start afresh', value: 'root' }]
         : []),
       ...branches.map((b) => ({
-        name: truncate(`${b.id} — ${b.label}${b.active ? ' (active)' : ''}`, 100),
+        name: truncate(`${b.id} — ${branchLabel(b)}${b.active ? ' (active)' : ''}`, 100),
         value: b.id,
       })),
     ];

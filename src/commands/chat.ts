@@ -5,8 +5,8 @@ import {
   type RESTPostAPIChatInputApplicationCommandsJSONBody,
 } from 'discord.js';
 import { BadInputError } from '../core/errors.ts';
+import type { Command } from '../discord/context.ts';
 import { NO_PINGS, promptEcho, truncate } from '../discord/render.ts';
-import type { Command } from './types.ts';
 
 const data = {
   name: 'chat',
@@ -47,7 +47,7 @@ export const chat = {
         : undefined;
     if (!thread) throw new BadInputError('Use /chat in a text channel or in a thread.');
 
-    await ctx.turns.startThread({
+    await ctx.threads.startThread({
       threadId: thread.id,
       guildId: interaction.guildId,
       userId: interaction.user.id,
@@ -65,7 +65,7 @@ export const chat = {
         content: promptEcho(interaction.user.displayName, prompt),
         allowedMentions: NO_PINGS,
       });
-      await ctx.turns.receive({
+      await ctx.threads.receive({
         threadId: thread.id,
         messageId: shown.id,
         authorId: interaction.user.id,

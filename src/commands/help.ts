@@ -3,7 +3,7 @@ import {
   MessageFlags,
   type RESTPostAPIChatInputApplicationCommandsJSONBody,
 } from 'discord.js';
-import type { Command } from './types.ts';
+import type { Command } from '../discord/context.ts';
 
 const data = {
   name: 'help',

@@ -5,7 +5,7 @@ import {
 } from 'discord.js';
 import type { ThreadSettings } from '../core/model.ts';
 import type { SettingsPatch } from '../core/settings.ts';
-import type { Command } from './types.ts';
+import type { Command } from '../discord/context.ts';
 
 const data = {
   name: 'settings',

@@ -1,7 +1,12 @@
-import type { BackendKind } from './ports.ts';
+/** Which provider API keeps a branch's history (see DESIGN.md, "Backends"). */
+export const backendKinds = ['conversations', 'responses', 'chat'] as const;
+export type BackendKind = (typeof backendKinds)[number];
 
-/** Version of every stored record's shape; a record of another version is migrated or refused, never misread. */
-export const SCHEMA_VERSION = 1;
+/**
+ * Version of every stored record's shape; a record of another version is migrated or refused, never misread.
+ * 2: the vote lives in the thread's record, history is a chunked log, writes carry the lock's fence.
+ */
+export const SCHEMA_VERSION = 2;
 
 /** One message of a branch's history, as the bot records it (the provider may hold more, such as reasoning). */
 export interface Item {
@@ -14,7 +19,7 @@ export interface Item {
   sourceMessageIds?: string[];
   /** The provider's response that produced this assistant item (responses backend chains from it). */
   responseId?: string;
-  /** Set when a person stopped the reply before it finished. */
+  /** Set when the reply was stopped before it finished (a person's Stop, or a shutdown). */
   stopped?: boolean;
 }
 
@@ -26,16 +31,22 @@ export interface Branch {
   /** Short id people type: b1, b2, ... */
   id: string;
   parentId: string | undefined;
-  /** How many of the parent's items this branch inherits. */
+  /** How many items of the parent's history this branch inherits. */
   forkPoint: number;
-  /** What people see: "alternative B · funny travel buddy". */
-  label: string;
+  /** What the branch is, for people: where it came from. */
+  origin: BranchOrigin;
   createdBy: string;
   createdAt: number;
-  /** Number of items of its own (not inherited). */
+  /** Number of items of its own (not inherited); the log may hold more (an unfinished write), never fewer. */
   ownItems: number;
   provider: ProviderState | undefined;
 }
+
+/** Why a branch exists; the Discord layer words it. */
+export type BranchOrigin =
+  | { kind: 'start' }
+  | { kind: 'alternative'; letter: string; style: string | undefined; model: string | undefined }
+  | { kind: 'reset'; to: string | undefined };
 
 /** Per-thread settings; moderators change them with /settings. */
 export interface ThreadSettings {
@@ -62,7 +73,50 @@ export interface PendingMessage {
   attempts: number;
 }
 
-/** A managed Discord thread. */
+export type CloseReason = 'quorum' | 'close' | 'deadline' | 'moderator';
+
+/** One alternative on a ballot. */
+export interface VoteOption {
+  letter: string;
+  /** The branch this alternative is (reserved while generating; undefined when it failed). */
+  branchId: string | undefined;
+  style: string | undefined;
+  /** Set when the alternative uses another model than the thread's. */
+  model: string | undefined;
+  status: 'generating' | 'ok' | 'failed';
+  error?: string;
+  usage?: { inputTokens: number; outputTokens: number };
+}
+
+/**
+ * A choice between alternatives, kept inside its thread's record. Its status only moves forward:
+ * generating -> open -> closed -> applied, or to cancelled from any but applied. Only one vote per thread is live.
+ */
+export interface Vote {
+  id: string;
+  invokerId: string;
+  /** The branch that was active when the fork was made. */
+  parentBranchId: string;
+  forkPoint: number;
+  options: VoteOption[];
+  /** userId -> letter. */
+  ballots: Record<string, string>;
+  quorum: number;
+  deadline: number;
+  status: 'generating' | 'open' | 'closed' | 'applied' | 'cancelled';
+  winner: string | undefined;
+  closedBy: { userId: string | undefined; reason: CloseReason } | undefined;
+  closedAt: number | undefined;
+  cancelReason: VoteCancelReason | undefined;
+  /** The waiting messages this vote answers (automatic alternatives): they leave the inbox when it opens. */
+  answersMessageIds: string[];
+  ballotMessageId: string | undefined;
+  createdAt: number;
+}
+
+export type VoteCancelReason = 'moderator' | 'restart' | 'all_failed' | 'failed';
+
+/** A managed Discord thread: everything about it lives in this one record (its history's items aside). */
 export interface ThreadSession {
   version: typeof SCHEMA_VERSION;
   threadId: string;
@@ -78,15 +132,24 @@ export interface ThreadSession {
   inbox: PendingMessage[];
   /** Messages whose turn failed, kept so a Retry button can run them again. */
   failed: PendingMessage[];
-  openVoteId: string | undefined;
-  /** The highest lock fencing token that wrote a turn; a lower one is a writer that lost its lock. */
-  lockFence?: number;
-  /** Branch active before each fork, most recent last, for /branch reset. */
-  forkHistory: { before: string; voteId: string; at: number }[];
+  /** The thread's latest vote, whatever its status. */
+  vote: Vote | undefined;
+  /** The fencing token of the lock holder that last claimed the thread; a writer with a lower one lost its lock. */
+  fence: number;
+  /** Branch active before each fork or switch, most recent last, for /branch reset. */
+  forkHistory: { before: string; at: number }[];
 }
 
-/** The stored items of one branch (its own, not inherited). */
-export interface BranchItems {
+/** A stored chunk of one branch's own items (`log:<thread>:<branch>:<n>` holds items n*CHUNK .. n*CHUNK+CHUNK-1). */
+export interface LogChunk {
   version: typeof SCHEMA_VERSION;
+  /** The fence of the writer, so a writer that lost its lock cannot overwrite a newer holder's items. */
+  fence: number;
   items: Item[];
+}
+
+/** A branch by id, for ids that come from people: only the thread's own branches, never Object's properties. */
+export function branchOf(session: ThreadSession, branchId: string | undefined): Branch | undefined {
+  if (branchId === undefined || !Object.hasOwn(session.branches, branchId)) return undefined;
+  return session.branches[branchId];
 }

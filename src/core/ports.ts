@@ -2,11 +2,8 @@
  * The small interfaces the core needs from the outside world. Adapters implement them (src/store, src/backends,
  * src/discord); tests implement them with recording fakes.
  */
-import type { BackendKind } from '../config.ts';
 import type { BotError } from './errors.ts';
-import type { Item, ProviderState } from './model.ts';
-
-export type { BackendKind };
+import type { BackendKind, Item, ProviderState, ThreadSession, Vote } from './model.ts';
 
 /** A key-value store of JSON records. Errors are thrown (never read as a missing key: state must not vanish). */
 export interface Store {
@@ -77,6 +74,16 @@ export interface Variant {
 }
 
 /**
+ * A branch's history as the bot recorded it, read lazily: a backend reads only the part it needs (the
+ * conversations backend with a conversation reads nothing), so a turn's cost does not grow with the thread.
+ */
+export interface HistoryView {
+  readonly length: number;
+  /** Items `start` (default 0) to the end, oldest first. */
+  read(start?: number): Promise<Item[]>;
+}
+
+/**
  * How a branch's history is kept at the model provider. One implementation per `BACKEND`; each turns its SDK's
  * errors into UpstreamError, retries what can be retried, and never lets "another process is operating on this
  * conversation" reach the core.
@@ -89,7 +96,7 @@ export interface ModelBackend {
    */
   runTurn(request: {
     provider: ProviderState | undefined;
-    history: readonly Item[];
+    history: HistoryView;
     input: readonly Item[];
     options: GenerationOptions;
     signal: AbortSignal;
@@ -105,7 +112,7 @@ export interface ModelBackend {
    * state (so no lock and no copy). One variant's failure does not stop the others.
    */
   generateAlternatives(request: {
-    history: readonly Item[];
+    history: HistoryView;
     input: readonly Item[];
     variants: readonly Variant[];
   }): Promise<PromiseSettledResult<Generated>[]>;
@@ -115,8 +122,8 @@ export interface ModelBackend {
    */
   transfer(request: {
     provider: ProviderState;
-    from: readonly Item[];
-    to: readonly Item[];
+    from: HistoryView;
+    to: HistoryView;
     sharedPrefix: number;
   }): Promise<ProviderState | undefined>;
   /** Deletes provider state that no branch uses any more. */
@@ -132,14 +139,37 @@ export interface ReplyHandle {
 
 export type ReplyOutcome =
   | { kind: 'done'; text: string; usage: Usage | undefined; refused: boolean }
-  | { kind: 'stopped'; text: string }
+  | { kind: 'stopped'; text: string; by: 'person' | 'shutdown' }
   | { kind: 'failed'; text: string; error: BotError; retryMessageId: string | undefined };
 
-/** How the core shows things in a thread. */
+/** A moderator's change of a thread's branches; the Discord layer words it for the thread, the log and the audit. */
+export type BranchAction = { threadId: string; userId: string } & (
+  | { action: 'switch'; branchId: string }
+  | { action: 'reset'; to: 'last_fork'; branchId: string }
+  | { action: 'reset'; to: 'root'; branchId: string }
+  | { action: 'reset'; to: 'fork_point'; of: string; branchId: string }
+  | { action: 'prune'; branchIds: string[] }
+);
+
+/** Something the thread is told that is not a reply; the Discord layer words it. */
+export type Notice =
+  | { kind: 'branch_action'; action: BranchAction }
+  | { kind: 'vote_cancelled'; reason: NonNullable<Vote['cancelReason']> };
+
+/** How the core shows things in a thread: structured events only, never Discord text. */
 export interface ThreadPresenter {
   startReply(
     threadId: string,
-    reply: { turnId: string; header: string | undefined; replyToMessageId: string | undefined },
+    reply: {
+      turnId: string;
+      /** For an alternative of a vote: its letter and what makes it different. */
+      alternative: { letter: string; style: string | undefined; model: string | undefined } | undefined;
+      replyToMessageId: string | undefined;
+    },
   ): Promise<ReplyHandle>;
-  notice(threadId: string, text: string): Promise<void>;
+  notice(threadId: string, notice: Notice): Promise<void>;
+  /** Posts the ballot of a vote that just opened; returns its message id. */
+  showBallot(threadId: string, vote: Vote): Promise<string>;
+  /** Shows the vote's current state; `load` reads the session when the edit runs, so merged updates show the latest. */
+  updateBallot(threadId: string, load: () => Promise<ThreadSession | undefined>): Promise<void>;
 }

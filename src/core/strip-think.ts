@@ -18,3 +18,19 @@ export function stripThink(text: string): string {
   const stripped = text.replace(LEADING_THINK, '').replace(CLOSED_THINK, '').replace(UNCLOSED_THINK, '');
   return PARTIAL_OPENING_TAG.test(stripped) ? '' : stripped;
 }
+
+/** Strips think blocks from a reply as it streams in: `push` takes the next piece and returns the visible text. */
+export function createThinkFilter(): { push(delta: string): string; readonly text: string } {
+  let raw = '';
+  let visible = '';
+  return {
+    push(delta) {
+      raw += delta;
+      visible = stripThink(raw);
+      return visible;
+    },
+    get text() {
+      return stripThink(raw);
+    },
+  };
+}

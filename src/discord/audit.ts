@@ -1,6 +1,7 @@
 import type { Client } from 'discord.js';
-import type { BranchAction } from '../core/branches.ts';
+import type { BranchAction } from '../core/ports.ts';
 import { NO_PINGS } from './render.ts';
+import { actionSummary } from './wording.ts';
 
 /** Copies moderator actions to the audit channel, when one is configured. */
 export function createAuditLog({ client, channelId }: { client: Client; channelId: string | undefined }) {
@@ -9,7 +10,7 @@ export function createAuditLog({ client, channelId }: { client: Client; channelI
     const channel = await client.channels.fetch(channelId);
     if (!channel?.isSendable()) throw new Error(`audit channel ${channelId} cannot receive messages`);
     await channel.send({
-      content: `🛡️ **${action.action}** in <#${action.threadId}> by <@${action.userId}>: ${action.summary}`,
+      content: `🛡️ **${action.action}** in <#${action.threadId}> by <@${action.userId}>: ${actionSummary(action)}`,
       allowedMentions: NO_PINGS,
     });
   };

@@ -1,13 +1,9 @@
 import { ButtonStyle } from 'discord.js';
-import { tally, type Vote } from '../core/votes.ts';
+import type { Vote } from '../core/model.ts';
+import { tally } from '../core/votes.ts';
+import { customId } from './custom-ids.ts';
 import { button, buttonRow, NO_PINGS } from './render.ts';
-
-export const voteIds = {
-  vote: (voteId: string, letter: string) => `vote:${voteId}:${letter}`,
-  close: (voteId: string) => `close:${voteId}`,
-  pickMenu: (voteId: string) => `pickmenu:${voteId}`,
-  pick: (voteId: string, letter: string) => `pick:${voteId}:${letter}`,
-} as const;
+import { alternativeLabel } from './wording.ts';
 
 const closedByText: Record<NonNullable<Vote['closedBy']>['reason'], string> = {
   quorum: 'it reached the quorum',
@@ -30,7 +26,7 @@ export function renderBallot(vote: Vote) {
   if (open) {
     const deadline = Math.floor(vote.deadline / 1000);
     headline = `🗳️ **Which reply should the thread continue with?** Closes <t:${deadline}:R>, or as soon as one has ${vote.quorum} vote${vote.quorum === 1 ? '' : 's'}.`;
-  } else if (vote.status === 'closed') {
+  } else if (vote.status === 'closed' || vote.status === 'applied') {
     const reason = vote.closedBy ? closedByText[vote.closedBy.reason] : 'closed';
     const by =
       vote.closedBy?.userId && (vote.closedBy.reason === 'close' || vote.closedBy.reason === 'moderator')
@@ -42,7 +38,7 @@ export function renderBallot(vote: Vote) {
   }
   const optionButtons = vote.options.map((o) =>
     button(
-      voteIds.vote(vote.id, o.letter),
+      customId({ kind: 'vote', voteId: vote.id, letter: o.letter }),
       o.status === 'ok' ? `${o.letter} · ${counts.get(o.letter) ?? 0}` : `${o.letter} · failed`,
       vote.winner === o.letter ? ButtonStyle.Success : ButtonStyle.Primary,
       !open || o.status !== 'ok',
@@ -52,8 +48,8 @@ export function renderBallot(vote: Vote) {
   if (open) {
     rows.push(
       buttonRow(
-        button(voteIds.close(vote.id), 'Close vote', ButtonStyle.Danger),
-        button(voteIds.pickMenu(vote.id), 'Moderator pick…'),
+        button(customId({ kind: 'close', voteId: vote.id }), 'Close vote', ButtonStyle.Danger),
+        button(customId({ kind: 'pickmenu', voteId: vote.id }), 'Moderator pick…'),
       ),
     );
   }
@@ -68,7 +64,10 @@ export function renderPickMenu(vote: Vote) {
     components: [
       buttonRow(
         ...choices.map((o) =>
-          button(voteIds.pick(vote.id, o.letter), `${o.letter} · ${o.label}`.slice(0, 80)),
+          button(
+            customId({ kind: 'pick', voteId: vote.id, letter: o.letter }),
+            `${o.letter} · ${alternativeLabel(o)}`.slice(0, 80),
+          ),
         ),
       ),
     ],

@@ -1,11 +1,11 @@
 import type { Client, Message } from 'discord.js';
-import type { BallotPresenter } from '../core/alternatives.ts';
 import type { Logger, ThreadPresenter } from '../core/ports.ts';
 import { renderBallot } from './ballot.ts';
 import { createEditQueues, type EditQueueOptions } from './edit-queue.ts';
 import { NO_PINGS } from './render.ts';
 import { startStreamingReply } from './streaming-reply.ts';
 import { sendableThread, withUnarchive } from './thread-access.ts';
+import { alternativeLabel, noticeText } from './wording.ts';
 
 /** Discord allows about 5 edits per 5 s in a channel; keep one in reserve for ballots and notices. */
 export const THREAD_EDIT_BUDGET: EditQueueOptions = { limit: 4, windowMs: 5000, spacingMs: 1250 };
@@ -14,14 +14,22 @@ export interface PresenterDeps {
   client: Client;
   logger: Logger;
   editBudget?: EditQueueOptions;
+  /** Where moderator actions are copied besides the thread (an audit channel). */
+  audit?(
+    action: Extract<Parameters<ThreadPresenter['notice']>[1], { kind: 'branch_action' }>['action'],
+  ): Promise<void>;
 }
 
-/** Shows replies in Discord threads: typing, then a message edited as text streams in, split past 2000 characters. */
+/**
+ * Shows the core's events in Discord threads: replies streamed by edits (split past 2000 characters), ballots, and
+ * notices worded here from the core's structured events.
+ */
 export function createDiscordPresenter({
   client,
   logger,
   editBudget = THREAD_EDIT_BUDGET,
-}: PresenterDeps): ThreadPresenter & BallotPresenter {
+  audit,
+}: PresenterDeps): ThreadPresenter {
   const editQueues = createEditQueues(editBudget);
 
   return {
@@ -33,35 +41,42 @@ export function createDiscordPresenter({
       return message.id;
     },
 
-    async updateBallot(threadId, voteId, load) {
+    async updateBallot(threadId, load) {
+      const first = (await load())?.vote;
+      if (!first?.ballotMessageId) return;
       const channel = await sendableThread(client, threadId);
       const queue = editQueues.forChannel(threadId);
+      const key = `ballot:${first.id}`;
       // Many clicks at once merge into one edit, which renders the vote as stored when it runs. Another process may
       // edit the same ballot with an older reading meanwhile: if the vote changed while this edit was on its way,
       // edit again, so the last edit shows the last state.
       const edit = async (): Promise<void> => {
-        const vote = await load();
-        if (!vote?.ballotMessageId) return;
+        const vote = (await load())?.vote;
+        if (vote?.id !== first.id || !vote.ballotMessageId) return;
         const messageId = vote.ballotMessageId;
         const rendered = renderBallot(vote);
         await withUnarchive(client, threadId, () => channel.messages.edit(messageId, rendered));
-        const now = await load();
-        if (now && renderBallot(now).content !== rendered.content)
+        const now = (await load())?.vote;
+        if (now?.id === first.id && renderBallot(now).content !== rendered.content)
           void queue
-            .schedule(`ballot:${voteId}`, edit)
+            .schedule(key, edit)
             .catch((error: unknown) => logger.warn({ err: error, threadId }, 'ballot refresh failed'));
       };
-      await queue.schedule(`ballot:${voteId}`, edit);
+      await queue.schedule(key, edit);
     },
 
-    async notice(threadId, text) {
+    async notice(threadId, notice) {
       const channel = await sendableThread(client, threadId);
       await withUnarchive<unknown>(client, threadId, () =>
-        channel.send({ content: text, allowedMentions: NO_PINGS }),
+        channel.send({ content: noticeText(notice), allowedMentions: NO_PINGS }),
       );
+      if (notice.kind === 'branch_action' && audit)
+        await audit(notice.action).catch((error: unknown) =>
+          logger.warn({ err: error, threadId }, 'audit record failed'),
+        );
     },
 
-    async startReply(threadId, { turnId, header, replyToMessageId }) {
+    async startReply(threadId, { turnId, alternative, replyToMessageId }) {
       const channel = await sendableThread(client, threadId);
       const queue = editQueues.forChannel(threadId);
       return startStreamingReply({
@@ -71,7 +86,7 @@ export function createDiscordPresenter({
         queue,
         logger,
         turnId,
-        header,
+        header: alternative ? `**${alternative.letter}** · ${alternativeLabel(alternative)}` : undefined,
         replyToMessageId,
       });
     },

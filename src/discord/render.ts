@@ -11,12 +11,6 @@ export const NO_PINGS = { parse: [] as never[], repliedUser: false } as const;
 
 export const DISCORD_MESSAGE_LIMIT = 2000;
 
-/** custom_ids: `<action>:<arg>:<arg>`; they name stored state, never in-memory state, so they survive restarts. */
-export const customIds = {
-  stop: (turnId: string) => `stop:${turnId}`,
-  retry: (threadId: string, messageId: string) => `retry:${threadId}:${messageId}`,
-} as const;
-
 export function buttonRow(...buttons: APIButtonComponent[]): APIActionRowComponent<APIButtonComponent> {
   return { type: ComponentType.ActionRow, components: buttons };
 }

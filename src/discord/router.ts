@@ -1,24 +1,11 @@
-import {
-  type ButtonInteraction,
-  ChannelType,
-  type Client,
-  type Interaction,
-  type Message,
-  MessageFlags,
-} from 'discord.js';
-import type { Command, CommandContext } from '../commands/types.ts';
+import { ChannelType, type Client, type Interaction, type Message, MessageFlags } from 'discord.js';
 import { createKeyedMutex } from '../core/keyed-mutex.ts';
 import type { Logger } from '../core/ports.ts';
-import type { TurnService } from '../core/turns.ts';
+import { buttonHandlers } from './buttons.ts';
+import type { BotContext } from './context.ts';
+import { parseCustomId } from './custom-ids.ts';
 import { userMessageFor } from './errors.ts';
 import { truncate } from './render.ts';
-
-/** A button handler, chosen by the first segment of the custom_id. */
-export type ButtonHandler = (
-  interaction: ButtonInteraction,
-  args: string[],
-  ctx: CommandContext,
-) => Promise<void>;
 
 const TEXT_ATTACHMENT_LIMIT = 100_000;
 
@@ -44,20 +31,14 @@ async function attachmentText(message: Message): Promise<string> {
 
 export function routeEvents({
   client,
-  turns,
-  commands,
-  buttons,
   ctx,
   logger,
 }: {
   client: Client;
-  turns: TurnService;
-  commands: readonly Command[];
-  buttons: Record<string, ButtonHandler>;
-  ctx: CommandContext;
+  ctx: BotContext;
   logger: Logger;
 }): void {
-  const byName = new Map(commands.map((command) => [command.data.name, command]));
+  const byName = new Map(ctx.commands.map((command) => [command.data.name, command]));
 
   async function onMessage(message: Message): Promise<void> {
     if (message.author.bot || message.system || !message.inGuild()) return;
@@ -76,15 +57,19 @@ export function routeEvents({
       text,
     };
     if (message.channel.isThread()) {
-      await turns.receive({ ...incoming, threadId: message.channel.id });
+      await ctx.threads.receive({ ...incoming, threadId: message.channel.id });
       return;
     }
     if (mentionsBot && message.channel.type === ChannelType.GuildText) {
       const thread = await message.startThread({
         name: truncate(text || `Chat with ${incoming.authorName}`, 90),
       });
-      await turns.startThread({ threadId: thread.id, guildId: message.guildId, userId: message.author.id });
-      if (text) await turns.receive({ ...incoming, threadId: thread.id });
+      await ctx.threads.startThread({
+        threadId: thread.id,
+        guildId: message.guildId,
+        userId: message.author.id,
+      });
+      if (text) await ctx.threads.receive({ ...incoming, threadId: thread.id });
     }
   }
 
@@ -95,16 +80,20 @@ export function routeEvents({
     } else if (interaction.isAutocomplete()) {
       await byName.get(interaction.commandName)?.autocomplete?.(interaction, ctx);
     } else if (interaction.isButton()) {
-      const [action = '', ...args] = interaction.customId.split(':');
-      const handler = buttons[action];
-      if (!handler) {
+      const action = parseCustomId(interaction.customId);
+      if (!action) {
         await interaction.reply({
           flags: MessageFlags.Ephemeral,
           content: 'This button no longer does anything.',
         });
         return;
       }
-      await handler(interaction, args, ctx);
+      const handler = buttonHandlers[action.kind] as (
+        i: typeof interaction,
+        a: typeof action,
+        c: BotContext,
+      ) => Promise<void>;
+      await handler(interaction, action, ctx);
     }
   }
 

@@ -1,7 +1,8 @@
 import { ButtonStyle, type Client, type Message, type SendableChannels } from 'discord.js';
 import type { Logger, ReplyHandle, ReplyOutcome, Usage } from '../core/ports.ts';
+import { customId } from './custom-ids.ts';
 import type { EditQueue } from './edit-queue.ts';
-import { button, buttonRow, customIds, DISCORD_MESSAGE_LIMIT, NO_PINGS } from './render.ts';
+import { button, buttonRow, DISCORD_MESSAGE_LIMIT, NO_PINGS } from './render.ts';
 import { splitMessage } from './split-message.ts';
 import { withUnarchive } from './thread-access.ts';
 
@@ -55,7 +56,7 @@ export async function startStreamingReply({
   let creating: Promise<void> = Promise.resolve();
   let finished = false;
   let firstPostTimer: ReturnType<typeof setTimeout> | undefined;
-  const stopRow = buttonRow(button(customIds.stop(turnId), 'Stop', ButtonStyle.Secondary));
+  const stopRow = buttonRow(button(customId({ kind: 'stop', turnId }), 'Stop', ButtonStyle.Secondary));
 
   const sendTyping = () =>
     channel.sendTyping().catch((error: unknown) => logger.debug({ err: error, threadId }, 'typing failed'));
@@ -175,7 +176,11 @@ function finalView(
         ? { body: `🚫 The model declined to answer: ${outcome.text}`, footer: undefined, rows: [] }
         : { body: outcome.text, footer: undefined, rows: [] };
     case 'stopped':
-      return { body: outcome.text, footer: '*⏹ stopped*', rows: [] };
+      return {
+        body: outcome.text,
+        footer: outcome.by === 'shutdown' ? '*⏹ stopped: the bot restarted*' : '*⏹ stopped*',
+        rows: [],
+      };
     case 'failed':
       return {
         body: outcome.text,
@@ -183,7 +188,11 @@ function finalView(
         rows: outcome.retryMessageId
           ? [
               buttonRow(
-                button(customIds.retry(threadId, outcome.retryMessageId), 'Retry', ButtonStyle.Primary),
+                button(
+                  customId({ kind: 'retry', threadId, messageId: outcome.retryMessageId }),
+                  'Retry',
+                  ButtonStyle.Primary,
+                ),
               ),
             ]
           : [],

@@ -1,11 +1,7 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import KeyvSqlite from '@keyv/sqlite';
-import Keyv from 'keyv';
+import type Keyv from 'keyv';
 import { UnavailableError } from '../core/errors.ts';
 import { createKeyedMutex } from '../core/keyed-mutex.ts';
 import type { Store } from '../core/ports.ts';
-import { createRedisStore } from './redis-store.ts';
 
 /**
  * The core's Store on keyv. Keyv by default reports a failing backend as a missing key; here every error is thrown
@@ -35,23 +31,4 @@ export function createKeyvStore(keyv: Keyv): Store {
     },
     close: () => keyv.disconnect(),
   };
-}
-
-/**
- * Opens the store named by STORE_URL: `sqlite://path/to/file.sqlite`, or `redis://` / `rediss://` (several processes).
- */
-export function openStore(storeUrl: string): Store {
-  const url = new URL(storeUrl);
-  if (url.protocol === 'sqlite:') {
-    const path = decodeURIComponent(`${url.host}${url.pathname}`);
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-    const keyv = new Keyv({
-      store: new KeyvSqlite({ uri: `sqlite://${path}`, busyTimeout: 5000 }),
-      namespace: 'threadfork',
-    });
-    keyv.throwOnErrors = true;
-    return createKeyvStore(keyv);
-  }
-  if (url.protocol === 'redis:' || url.protocol === 'rediss:') return createRedisStore(storeUrl);
-  throw new Error(`STORE_URL scheme ${url.protocol} is not supported yet`);
 }

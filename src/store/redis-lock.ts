@@ -18,9 +18,20 @@ export interface RedisLockService extends LockService {
   close(): Promise<void>;
 }
 
-/** Takes the lock (KEYS[1] = token ARGV[1], expiry ARGV[2] ms) and returns the next fencing token, or 0 if held. */
+/**
+ * Takes the lock (KEYS[1] = token ARGV[1], expiry ARGV[2] ms) and returns the next fencing token, or 0 if held.
+ * The token is the larger of the last one plus one and the caller's clock (ARGV[3], ms): it grows with every
+ * acquisition, and stays above the tokens stored in thread records even if Redis lost its counter (a restart
+ * without persistence), which would otherwise make every later write look like one from a holder that lost its lock.
+ */
 const ACQUIRE = `if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return redis.call('INCR', KEYS[2])
+  local token = redis.call('INCR', KEYS[2])
+  local now = tonumber(ARGV[3])
+  if token < now then
+    redis.call('SET', KEYS[2], ARGV[3])
+    token = now
+  end
+  return token
 end
 return 0`;
 
@@ -58,7 +69,10 @@ export function createRedisLockService(url: string, options: RedisLockOptions = 
       const at = Date.now();
       const fencingToken = Number(
         await run(() =>
-          client.eval(ACQUIRE, { keys: [lockKey, fenceKey], arguments: [token, String(ttlMs)] }),
+          client.eval(ACQUIRE, {
+            keys: [lockKey, fenceKey],
+            arguments: [token, String(ttlMs), String(Date.now())],
+          }),
         ),
       );
       if (fencingToken > 0) return { fencingToken, at };

@@ -13,7 +13,7 @@ import {
   type ReplyMessage,
   replyFor,
 } from '../emulators/openai/index.ts';
-import { assistant, options, user, withEmulator } from './fixtures.ts';
+import { assistant, options, user, view, withEmulator } from './fixtures.ts';
 
 let emulator: OpenAIEmulator;
 let client: OpenAI;
@@ -32,7 +32,7 @@ const turn = (
 ) =>
   backend.runTurn({
     provider: undefined,
-    history,
+    history: view(history),
     input: [user(text)],
     options: generation,
     signal: new AbortController().signal,
@@ -69,7 +69,7 @@ describe('chat backend', () => {
     let streamed = '';
     const result = await backend.runTurn({
       provider: undefined,
-      history,
+      history: view(history),
       input: [user('alice: next')],
       options: { ...options, instructions: 'be brief' },
       signal: new AbortController().signal,
@@ -132,7 +132,7 @@ describe('chat backend', () => {
     const streamed = ['', '', ''];
     const results = values(
       await backend.generateAlternatives({
-        history,
+        history: view(history),
         input: [user('go')],
         variants: streamed.map((_, i) =>
           variant(options, (delta) => {
@@ -159,7 +159,7 @@ describe('chat backend', () => {
     const backend = createChatBackend(client, big);
     const results = values(
       await backend.generateAlternatives({
-        history: historyOf(2),
+        history: view(historyOf(2)),
         input: [user('go')],
         variants: [
           variant(options),
@@ -187,7 +187,7 @@ describe('chat backend', () => {
     const backend = createChatBackend(client, big);
     const ask = () =>
       backend.generateAlternatives({
-        history: [],
+        history: view([]),
         input: [user('go')],
         variants: [variant(options), variant(options)],
       });
@@ -240,7 +240,7 @@ describe('chat backend', () => {
       );
       const ask = () =>
         backend.generateAlternatives({
-          history: [],
+          history: view([]),
           input: [user('go')],
           variants: [variant(options), variant(options), variant(options)],
         });
@@ -262,7 +262,7 @@ describe('chat backend', () => {
     const stop = new AbortController();
     let shown = '';
     const results = await backend.generateAlternatives({
-      history: [],
+      history: view([]),
       input: [user('!tokens 300')],
       variants: [
         {
@@ -299,7 +299,7 @@ describe('chat backend', () => {
     expect(failure.failure).toBe('auth');
     expect(failure.userMessage).not.toContain('sk-wrong-secret');
     const alternatives = await refused.generateAlternatives({
-      history: [],
+      history: view([]),
       input: [user('hi')],
       variants: [variant(options), variant(options)],
     });

@@ -4,7 +4,7 @@ import { createConversationsBackend } from '../../src/backends/conversations.ts'
 import { UpstreamError } from '../../src/core/errors.ts';
 import type { Item } from '../../src/core/model.ts';
 import { type OpenAIEmulator, replyFor } from '../emulators/openai/index.ts';
-import { assistant, options, user, withEmulator } from './fixtures.ts';
+import { assistant, options, user, view, withEmulator } from './fixtures.ts';
 
 let emulator: OpenAIEmulator;
 let client: OpenAI;
@@ -22,7 +22,7 @@ const turn = (
 ) =>
   backend.runTurn({
     provider,
-    history,
+    history: view(history),
     input: [user(text)],
     options,
     signal: new AbortController().signal,
@@ -96,7 +96,7 @@ describe('conversations backend', () => {
       onDelta() {},
     }));
     const results = await backend.generateAlternatives({
-      history: historyOf(4),
+      history: view(historyOf(4)),
       input: [user('go')],
       variants,
     });
@@ -119,8 +119,8 @@ describe('conversations backend', () => {
       const before = emulator.requests.length;
       const moved = await backend.transfer({
         provider: first.provider!,
-        from: parent,
-        to,
+        from: view(parent),
+        to: view(to),
         sharedPrefix: length + 1,
       });
       expect(messageTexts(moved!.conversationId!)).toEqual(to.map((i) => i.text));
@@ -163,7 +163,7 @@ describe('conversations backend', () => {
     const history = [user('alice: hi'), assistant(first.text)];
     const second = await backend.runTurn({
       provider: { conversationId },
-      history,
+      history: view(history),
       input: [user('bob: again')],
       options,
       signal: new AbortController().signal,
@@ -180,7 +180,7 @@ describe('conversations backend', () => {
     let seen = '';
     const result = await backend.runTurn({
       provider: undefined,
-      history: [],
+      history: view([]),
       input: [user('!tokens 400')],
       options,
       signal: controller.signal,

@@ -5,7 +5,7 @@ import { UpstreamError } from '../../src/core/errors.ts';
 import type { Item } from '../../src/core/model.ts';
 import type { GenerationOptions, ModelBackend } from '../../src/core/ports.ts';
 import { type OpenAIEmulator, type RecordedRequest, replyFor } from '../emulators/openai/index.ts';
-import { options, user, withEmulator } from './fixtures.ts';
+import { options, user, view, withEmulator } from './fixtures.ts';
 
 let emulator: OpenAIEmulator;
 let client: OpenAI;
@@ -23,7 +23,7 @@ const turn = (
 ) =>
   backend.runTurn({
     provider: undefined,
-    history,
+    history: view(history),
     input: [user(text)],
     options: generation,
     signal: new AbortController().signal,
@@ -99,7 +99,7 @@ describe('responses backend', () => {
     const styles = ['formal', 'funny', 'terse'];
     const texts = styles.map(() => '');
     const results = await backend.generateAlternatives({
-      history,
+      history: view(history),
       input: [user('go')],
       variants: styles.map((style, index) => ({
         options: { ...options, instructions: style },
@@ -137,7 +137,7 @@ describe('responses backend', () => {
       const history = await chain(backend, turns);
       const before = emulator.requests.length;
       const results = await backend.generateAlternatives({
-        history,
+        history: view(history),
         input: [user('fork here')],
         variants: ['a', 'b'].map((style) => ({
           options: { ...options, instructions: style },
@@ -152,7 +152,9 @@ describe('responses backend', () => {
     const short = await forkCost(2);
     expect(short).toEqual({ requests: 2, inputItems: [1, 1] });
     expect(await forkCost(40)).toEqual(short);
-    expect(await backend.transfer({ provider: {}, from: [], to: [], sharedPrefix: 0 })).toBeUndefined();
+    expect(
+      await backend.transfer({ provider: {}, from: view([]), to: view([]), sharedPrefix: 0 }),
+    ).toBeUndefined();
   });
 
   it('goes on after a stopped reply by sending it after the last finished response', async () => {
@@ -163,7 +165,7 @@ describe('responses backend', () => {
     let shown = '';
     const stopped = await backend.runTurn({
       provider: undefined,
-      history,
+      history: view(history),
       input: [user('!tokens 400')],
       options,
       signal: controller.signal,

@@ -1,12 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { BRANCHES_PER_PAGE, renderBranchList } from '../../src/commands/branch.ts';
-import type { BranchView } from '../../src/core/branches.ts';
+import type { BranchView } from '../../src/core/branch-tree.ts';
 
 const branch = (n: number, active = false): BranchView => ({
   id: `b${n}`,
   parentId: n === 1 ? undefined : 'b1',
   forkPoint: 2,
-  label: `alternative ${'ABCDE'[n % 5]} · a rather long style label that goes on and on for a while, as styles do`,
+  origin: {
+    kind: 'alternative',
+    letter: 'ABCDE'[n % 5]!,
+    style: 'a rather long style label that goes on and on for a while, as styles do',
+    model: undefined,
+  },
   createdBy: '123456789012345678',
   createdAt: 1_700_000_000_000,
   ownItems: 2,

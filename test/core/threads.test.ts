@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { createAlternativesService } from '../../src/core/alternatives.ts';
-import { type BranchAction, createBranchService } from '../../src/core/branches.ts';
 import { BadInputError, NotAllowedError, RateLimitedError, UpstreamError } from '../../src/core/errors.ts';
+import { createHistoryLog } from '../../src/core/history-log.ts';
 import { createLocalLockService } from '../../src/core/local-lock.ts';
+import type { BranchAction } from '../../src/core/ports.ts';
 import { createRunningTurns } from '../../src/core/running-turns.ts';
 import { createSessionRepository } from '../../src/core/sessions.ts';
-import { createTurnService } from '../../src/core/turns.ts';
-import type { Vote } from '../../src/core/votes.ts';
+import { noTelemetry } from '../../src/core/telemetry.ts';
+import { type AlternativesRequest, createThreadService, type Moderator } from '../../src/core/threads.ts';
+import { applyVoteEvent } from '../../src/core/votes.ts';
 import {
   createFakeBackend,
   createManualClock,
@@ -20,11 +21,10 @@ const THREAD = 'thread-1';
 function createCore({ cooldownMs = 0, quorum = 1 } = {}) {
   const store = createMemoryStore();
   const sessions = createSessionRepository(store);
+  const log = createHistoryLog(store);
   const backend = createFakeBackend();
   const presenter = createRecordingPresenter();
   const clock = createManualClock();
-  const locks = createLocalLockService();
-  const running = createRunningTurns();
   const defaults = {
     model: 'm',
     instructions: undefined,
@@ -35,42 +35,55 @@ function createCore({ cooldownMs = 0, quorum = 1 } = {}) {
     voteMs: 60_000,
     gatherMessages: false,
   };
-  const core: { alternatives?: ReturnType<typeof createAlternativesService> } = {};
-  const turns = createTurnService({
+  const threads = createThreadService({
     sessions,
-    backend,
-    locks,
-    presenter,
-    running,
-    clock,
-    logger: silentLogger,
-    defaults,
-    onAutoAlternatives: (session, batch) => core.alternatives!.forInbox(session, batch),
-  });
-  const alternatives = createAlternativesService({
+    log,
     store,
-    sessions,
+    locks: createLocalLockService(),
     backend,
-    locks,
     presenter,
-    running,
+    running: createRunningTurns(),
     clock,
     logger: silentLogger,
-    limits: { maxCount: 5, cooldownMs },
-    kick: (threadId) => turns.kick(threadId),
+    telemetry: noTelemetry,
+    defaults,
+    limits: { maxAlternatives: 5, cooldownMs },
   });
-  core.alternatives = alternatives;
+  const turns = {
+    startThread: threads.startThread,
+    receive: threads.receive,
+    retry: threads.retry,
+    resume: threads.resume,
+    idle: threads.idle,
+  };
+  const getVote = async (voteId: string) => {
+    const vote = (await sessions.get(THREAD))?.vote;
+    return vote?.id === voteId ? vote : undefined;
+  };
+  const alternatives = {
+    vote: (voteId: string, userId: string, letter: string) =>
+      threads.castBallot(THREAD, voteId, userId, letter),
+    close: (voteId: string, userId: string, isModerator: boolean) =>
+      threads.closeVote(THREAD, voteId, { userId, isModerator }),
+    pick: (voteId: string, letter: string, userId: string, isModerator: boolean) =>
+      threads.pickWinner(THREAD, voteId, letter, { userId, isModerator }),
+    getVote,
+    sweep: threads.sweep,
+  };
   const audits: BranchAction[] = [];
-  const branches = createBranchService({
-    sessions,
-    backend,
-    locks,
-    presenter,
-    alternatives,
-    clock,
-    logger: silentLogger,
-    audit: async (action) => void audits.push(action),
-  });
+  const record = async (promise: Promise<BranchAction>) => {
+    const action = await promise;
+    audits.push(action);
+    return action;
+  };
+  const branches = {
+    list: threads.listBranches,
+    switchTo: (threadId: string, branchId: string, by: Moderator) =>
+      record(threads.moderate(threadId, { action: 'switch', branchId }, by)),
+    reset: (threadId: string, to: string | undefined, by: Moderator) =>
+      record(threads.moderate(threadId, { action: 'reset', to }, by)),
+    prune: (threadId: string, by: Moderator) => record(threads.moderate(threadId, { action: 'prune' }, by)),
+  };
   let messageNumber = 0;
   const say = async (text: string, authorId = 'u1') => {
     messageNumber += 1;
@@ -82,8 +95,8 @@ function createCore({ cooldownMs = 0, quorum = 1 } = {}) {
       text,
     });
   };
-  const ask = (fields: Partial<Parameters<typeof alternatives.request>[0]> = {}) =>
-    alternatives.request({
+  const ask = (fields: Partial<AlternativesRequest> = {}) =>
+    threads.requestAlternatives({
       threadId: THREAD,
       userId: 'u1',
       isModerator: false,
@@ -96,14 +109,16 @@ function createCore({ cooldownMs = 0, quorum = 1 } = {}) {
     });
   const history = async () => {
     const session = (await sessions.get(THREAD))!;
-    return (await sessions.history(session, session.activeBranchId)).map((item) => item.text);
+    return (await log.view(session, session.activeBranchId).read()).map((item) => item.text);
   };
   return {
     store,
     sessions,
+    log,
     backend,
     presenter,
     clock,
+    threads,
     turns,
     alternatives,
     branches,
@@ -126,13 +141,19 @@ describe('turns', () => {
     await Promise.all([core.say('one'), core.say('two'), core.say('three')]);
     await core.turns.idle();
     const turns = core.backend.calls.filter((c) => c.method === 'runTurn');
-    expect(turns.map((c) => [c.input![0]!.text, c.history!.length])).toEqual([
-      ['u1: one', 0],
-      ['u1: two', 2],
-      ['u1: three', 4],
-    ]);
+    expect(turns.map((c) => c.input![0]!.text)).toEqual(['u1: one', 'u1: two', 'u1: three']);
+    // The conversation holds the history: a turn on it reads none of the bot's own record.
+    expect(turns.map((c) => c.history!.length)).toEqual([0, 0, 0]);
+    expect(core.backend.conversations.get('conv_1')!.map((item) => item.text)).toEqual(await core.history());
     expect(core.presenter.replies.map((r) => r.outcome?.kind)).toEqual(['done', 'done', 'done']);
-    expect(await core.history()).toHaveLength(6);
+    expect(await core.history()).toEqual([
+      'u1: one',
+      'reply to "u1: one" after 0 items',
+      'u1: two',
+      'reply to "u1: two" after 2 items',
+      'u1: three',
+      'reply to "u1: three" after 4 items',
+    ]);
   });
 
   it('answers messages that arrived during a reply together when the thread gathers them', async () => {
@@ -147,19 +168,30 @@ describe('turns', () => {
     expect(core.presenter.replies).toHaveLength(inputs.length);
   });
 
-  it('never writes the result of a turn whose lock was taken over by a later holder', async () => {
+  it('never writes the result of a turn whose lock was taken over, and stops working the thread at once', async () => {
     const core = await startedCore();
     await core.say('first');
     await core.turns.idle();
-    // A later holder (a higher fencing token) has written since: this process's lease is stale.
-    await core.sessions.update(THREAD, (s) => ({ ...s, lockFence: Number.MAX_SAFE_INTEGER }));
+    // During the next turn the lock is lost and a newer holder claims the thread (a higher fencing token).
+    const runTurn = core.backend.runTurn.bind(core.backend);
+    core.backend.runTurn = async (request) => {
+      const result = await runTurn(request);
+      await core.sessions.claim(THREAD, Number.MAX_SAFE_INTEGER);
+      return result;
+    };
     await core.say('second');
+    await core.say('third');
     await core.turns.idle();
     expect(await core.history()).toHaveLength(2);
     expect(core.presenter.replies.at(-1)!.outcome).toMatchObject({
       kind: 'failed',
       error: { code: 'lock_lost' },
     });
+    // Both messages stay waiting for the new holder; this process neither failed them nor went on to the third.
+    const session = (await core.sessions.get(THREAD))!;
+    expect(session.inbox.map((m) => m.text)).toEqual(['u1: second', 'u1: third']);
+    expect(session.failed).toEqual([]);
+    expect(core.backend.calls.filter((c) => c.method === 'runTurn')).toHaveLength(2);
   });
 
   it('ignores messages in threads it does not manage', async () => {
@@ -219,10 +251,10 @@ describe('alternatives and votes', () => {
     const generation = core.backend.calls.find((c) => c.method === 'generateAlternatives')!;
     expect(generation.history).toHaveLength(2);
     expect(generation.options!.map((o) => o.instructions)).toEqual(['formal', 'funny', undefined]);
-    expect(vote.options.map((o) => [o.letter, o.label, o.status])).toEqual([
+    expect(vote.options.map((o) => [o.letter, o.style, o.status])).toEqual([
       ['A', 'formal', 'ok'],
       ['B', 'funny', 'ok'],
-      ['C', 'default', 'ok'],
+      ['C', undefined, 'ok'],
     ]);
     await core.say('and then?');
     await core.turns.idle();
@@ -259,7 +291,8 @@ describe('alternatives and votes', () => {
     await core.say('hello');
     await core.turns.idle();
     const vote = await core.ask({ count: 2 });
-    expect(vote.options.map((o) => o.label)).toEqual(['current reply', 'default']);
+    // The reply the message already got stands as A, on the branch it is on.
+    expect(vote.options.map((o) => o.branchId)).toEqual(['b1', 'b2']);
     expect(core.backend.calls.at(-1)!.input!.map((i) => i.text)).toEqual(['u1: hello']);
     await core.alternatives.vote(vote.id, 'u1', 'B');
     const history = await core.history();
@@ -327,7 +360,7 @@ describe('alternatives and votes', () => {
     await new Promise((resolve) => setImmediate(resolve));
     await core.turns.idle();
     expect(await core.alternatives.getVote(vote.id)).toMatchObject({
-      status: 'closed',
+      status: 'applied',
       winner: 'A',
       closedBy: { reason: 'deadline' },
     });
@@ -338,20 +371,35 @@ describe('alternatives and votes', () => {
     await core.say('hi');
     await core.turns.idle();
     const vote = await core.ask({ count: 2, prompt: { messageId: 'p', authorName: 'u1', text: 'go' } });
-    // What the dead process left: the vote closed on B, the thread still waiting on it.
-    await core.store.update<Vote>(`vote:${vote.id}`, (v) => ({
-      ...v!,
-      status: 'closed',
-      winner: 'B',
-      closedAt: core.clock.now(),
-    }));
+    // What the dead process left: the vote closed on B (one atomic transition), its winner never moved to.
+    await core.sessions.update(THREAD, (s) =>
+      applyVoteEvent(s, {
+        type: 'closed',
+        voteId: vote.id,
+        winner: 'B',
+        userId: 'u1',
+        reason: 'close',
+        at: 1,
+      }),
+    );
+    const transfers = () => core.backend.calls.filter((c) => c.method === 'transfer').length;
+    expect(transfers()).toBe(0);
     await core.alternatives.sweep();
-    expect((await core.sessions.get(THREAD))!.openVoteId).toBe(vote.id);
-    core.clock.advance(61_000);
-    await core.alternatives.sweep();
+    await core.turns.idle();
     const session = (await core.sessions.get(THREAD))!;
-    expect(session.openVoteId).toBeUndefined();
+    expect(session.vote?.status).toBe('applied');
     expect(session.activeBranchId).toBe(vote.options[1]!.branchId);
+    expect(transfers()).toBe(1);
+    await core.say('next');
+    await core.turns.idle();
+    expect(await core.history()).toEqual([
+      'u1: hi',
+      'reply to "u1: hi" after 0 items',
+      'u1: go',
+      'reply to "u1: go" after 2 items',
+      'u1: next',
+      'reply to "u1: next" after 4 items',
+    ]);
   });
 
   it('shows a failed alternative as failed and votes among the others', async () => {
@@ -394,8 +442,9 @@ describe('alternatives and votes', () => {
     await core.say('surprise me');
     await core.turns.idle();
     const session = (await core.sessions.get(THREAD))!;
-    expect(session.openVoteId).toBeDefined();
-    expect(core.presenter.replies.map((r) => r.header)).toEqual(['**A** · default', '**B** · default']);
+    expect(session.vote?.status).toBe('open');
+    expect(session.inbox).toEqual([]);
+    expect(core.presenter.replies.map((r) => r.header)).toEqual(['A', 'B']);
   });
 });
 
@@ -432,7 +481,7 @@ describe('branches', () => {
       ['b5', 'b3', 2, false],
     ]);
     expect(tree.find((b) => b.id === 'b3')).toMatchObject({
-      label: 'alternative B · default',
+      origin: { kind: 'alternative', letter: 'B' },
       turns: 2,
       createdBy: 'u1',
     });
@@ -451,7 +500,10 @@ describe('branches', () => {
       'reply to "u1: fork one" after 2 items',
     ]);
     expect(history.join('\n')).not.toContain('fork two');
-    expect(core.presenter.notices.at(-1)).toMatch(/Switched to b2 .* by <@mod>/);
+    expect(core.presenter.notices.at(-1)).toMatchObject({
+      kind: 'branch_action',
+      action: { action: 'switch', branchId: 'b2', userId: 'mod' },
+    });
     expect(core.audits.map((a) => a.action)).toEqual(['switch']);
   });
 
@@ -475,7 +527,7 @@ describe('branches', () => {
     await core.turns.idle();
     await core.branches.switchTo(THREAD, 'b4', mod);
     const action = await core.branches.prune(THREAD, mod);
-    expect(action.summary).toContain('b2, b5');
+    expect(action).toMatchObject({ action: 'prune', branchIds: ['b2', 'b5'] });
     expect(Object.keys((await core.sessions.get(THREAD))!.branches)).toEqual(['b1', 'b3', 'b4']);
     expect(core.backend.calls.filter((c) => c.method === 'release')).toHaveLength(1);
   });
@@ -498,7 +550,7 @@ describe('branches', () => {
     const vote = await core.ask({ count: 2, prompt: { messageId: 'p1', authorName: 'u1', text: 'fork' } });
     await core.branches.switchTo(THREAD, 'b2', mod);
     expect(await core.alternatives.getVote(vote.id)).toMatchObject({ status: 'cancelled' });
-    expect((await core.sessions.get(THREAD))!.openVoteId).toBeUndefined();
+    expect((await core.sessions.get(THREAD))!.vote?.status).toBe('cancelled');
     expect(core.presenter.ballots.map((b) => b.status)).toEqual(['open', 'cancelled']);
   });
 });

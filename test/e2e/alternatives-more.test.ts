@@ -116,7 +116,10 @@ describe('/alternatives, more', () => {
       name: 'alternatives',
       options: { count: 2 },
     });
-    expect(refused).toMatch(/You can ask for alternatives again in (59|60) s/);
+    // The cooldown is taken when the request is accepted (before the fork), so a little of it has passed.
+    const left = Number(/You can ask for alternatives again in (\d+) s/.exec(refused)?.[1]);
+    expect(left).toBeGreaterThan(30);
+    expect(left).toBeLessThanOrEqual(60);
   });
 
   it('gives every message alternatives when the thread asks for it', async () => {

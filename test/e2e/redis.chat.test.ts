@@ -24,7 +24,7 @@ describe.skipIf(!redis)('on the Redis store', () => {
       try {
         const keys = await client.keys('threadfork*');
         expect(keys.some((k) => k.includes(`thread:${threadId}`))).toBe(true);
-        expect(keys.some((k) => k.includes(`items:${threadId}:b1`))).toBe(true);
+        expect(keys.some((k) => k.includes(`log:${threadId}:b1:0`))).toBe(true);
       } finally {
         await client.close();
       }

@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { openStore } from '../../src/store/keyv-store.ts';
+import { openStore } from '../../src/store/index.ts';
 
 const freshUrl = () =>
   `sqlite://${join(mkdtempSync(join(tmpdir(), 'threadfork-store-')), 'nested', 'store.sqlite')}`;

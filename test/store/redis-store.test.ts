@@ -2,7 +2,7 @@ import { createClient } from '@keyv/redis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { UnavailableError } from '../../src/core/errors.ts';
 import type { Store } from '../../src/core/ports.ts';
-import { openStore } from '../../src/store/keyv-store.ts';
+import { openStore } from '../../src/store/index.ts';
 import { createRedisStore } from '../../src/store/redis-store.ts';
 import { startRedis } from '../redis-server.ts';
 

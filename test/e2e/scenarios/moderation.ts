@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BackendKind } from '../../../src/config.ts';
+import type { BackendKind } from '../../../src/core/model.ts';
 import { replyFor } from '../../emulators/openai/index.ts';
 import {
   assistant,

@@ -1,0 +1,226 @@
+import { randomUUID } from 'node:crypto';
+import type { CoreDeps, HeldThread } from './deps.ts';
+import { BotError, LockLostError, UpstreamError } from './errors.ts';
+import {
+  branchOf,
+  type Item,
+  type PendingMessage,
+  type ThreadSession,
+  type ThreadSettings,
+} from './model.ts';
+import type { ModelBackend, ReplyHandle, ReplyOutcome } from './ports.ts';
+import { createThinkFilter } from './strip-think.ts';
+
+/** A process that died during a turn is tried again this many times before the message is marked failed. */
+const MAX_ATTEMPTS = 3;
+/** Failed messages kept for the Retry button. */
+const MAX_FAILED = 20;
+
+/** The user item a batch of waiting messages becomes. */
+export function userItemOf(batch: readonly PendingMessage[]): Item {
+  return {
+    id: randomUUID(),
+    role: 'user',
+    text: batch.map((m) => m.text).join('\n\n'),
+    sourceMessageIds: batch.map((m) => m.messageId),
+  };
+}
+
+export function generationOptions(
+  settings: ThreadSettings,
+  overrides: {
+    model?: string | undefined;
+    style?: string | undefined;
+    temperature?: number | undefined;
+  } = {},
+) {
+  const instructions = [settings.instructions, overrides.style].filter(Boolean).join('\n\n') || undefined;
+  return { model: overrides.model ?? settings.model, instructions, temperature: overrides.temperature };
+}
+
+/** Any error as the BotError a person is shown. */
+export function shownError(error: unknown, fallback = 'Something went wrong while answering.'): BotError {
+  return error instanceof BotError
+    ? error
+    : new UpstreamError('unavailable', fallback, { retryable: true, cause: error });
+}
+
+/** Moves messages out of the inbox into the failed list, where a Retry button can queue them again. */
+export function failMessages(session: ThreadSession, batch: readonly PendingMessage[]): ThreadSession {
+  const ids = new Set(batch.map((m) => m.messageId));
+  return {
+    ...session,
+    inbox: session.inbox.filter((m) => !ids.has(m.messageId)),
+    failed: [
+      ...session.failed.filter((m) => !ids.has(m.messageId)),
+      ...batch.map((m) => ({ ...m, attempts: 0 })),
+    ].slice(-MAX_FAILED),
+  };
+}
+
+/**
+ * One turn: answers a batch of waiting messages on the active branch. The reply's items are written to the log
+ * first; the commit (the branch's item count, its provider state and the inbox) is one fenced update, so a process
+ * that dies or loses its lock in between leaves no half-answered message: the next holder answers it again.
+ */
+export async function answerBatch(deps: CoreDeps, held: HeldThread, batch: PendingMessage[]): Promise<void> {
+  const { backend, presenter, running, logger, log, telemetry, clock } = deps;
+  const { threadId } = held;
+  const ids = new Set(batch.map((m) => m.messageId));
+  const startedAt = clock.now();
+  const session = await held.update((s) => ({
+    ...s,
+    inbox: s.inbox.map((m) => (ids.has(m.messageId) ? { ...m, attempts: m.attempts + 1 } : m)),
+  }));
+  const branch = branchOf(session, session.activeBranchId)!;
+  const last = batch.at(-1)!;
+  const report = (outcome: 'done' | 'stopped' | 'failed', firstTokenAt: number | undefined) =>
+    telemetry.turn({
+      backend: backend.kind,
+      model: session.settings.model,
+      outcome,
+      queueWaitMs: Math.max(0, startedAt - Math.min(...batch.map((m) => m.receivedAt))),
+      firstTokenMs: firstTokenAt === undefined ? undefined : firstTokenAt - startedAt,
+      totalMs: clock.now() - startedAt,
+    });
+
+  if (batch.some((m) => m.attempts + 1 > MAX_ATTEMPTS)) {
+    const error = new BotError('interrupted', 'The bot stopped several times while answering this message.');
+    await held.update((s) => failMessages(s, batch));
+    report('failed', undefined);
+    telemetry.error({ kind: error.code });
+    const handle = await presenter
+      .startReply(threadId, {
+        turnId: randomUUID(),
+        alternative: undefined,
+        replyToMessageId: last.messageId,
+      })
+      .catch(() => undefined);
+    if (handle)
+      await show(deps, threadId, handle, { kind: 'failed', text: '', error, retryMessageId: last.messageId });
+    return;
+  }
+
+  const userItem = userItemOf(batch);
+  const turnId = randomUUID();
+  const stop = running.start(
+    turnId,
+    batch.map((m) => m.authorId),
+  );
+  const signal = AbortSignal.any([stop, held.signal]);
+  let handle: ReplyHandle;
+  try {
+    handle = await presenter.startReply(threadId, {
+      turnId,
+      alternative: undefined,
+      replyToMessageId: last.messageId,
+    });
+  } catch (error) {
+    running.end(turnId);
+    // The thread cannot show a reply (archived, locked, no permission): keep the message for a retry.
+    logger.error({ err: error, threadId }, 'cannot post the reply in the thread');
+    await held.update((s) => failMessages(s, batch));
+    report('failed', undefined);
+    return;
+  }
+  const visible = createThinkFilter();
+  let firstTokenAt: number | undefined;
+  const history = log.view(session, branch.id);
+  let result: Awaited<ReturnType<ModelBackend['runTurn']>>;
+  try {
+    result = await backend.runTurn({
+      provider: branch.provider,
+      history,
+      input: [userItem],
+      options: generationOptions(session.settings),
+      signal,
+      onDelta(delta) {
+        firstTokenAt ??= clock.now();
+        handle.update(visible.push(delta));
+      },
+      resumed: batch.some((m) => m.attempts > 0),
+    });
+  } catch (error) {
+    const shown = held.lease.signal.aborted ? new LockLostError() : shownError(error);
+    logger.warn({ err: error, threadId, branchId: branch.id, code: shown.code }, 'turn failed');
+    telemetry.error({ kind: shown.code });
+    report('failed', firstTokenAt);
+    // A lost lock leaves the messages to the new holder; anything else keeps them for the Retry button.
+    if (!held.lease.signal.aborted) await held.update((s) => failMessages(s, batch)).catch(() => {});
+    const retryMessageId = held.lease.signal.aborted ? undefined : last.messageId;
+    await show(deps, threadId, handle, { kind: 'failed', text: visible.text, error: shown, retryMessageId });
+    return;
+  } finally {
+    running.end(turnId);
+  }
+  const text = visible.text;
+  if (held.lease.signal.aborted) {
+    logger.warn(
+      { threadId, fencingToken: held.lease.fencingToken },
+      'lost the thread lock during a turn; leaving it',
+    );
+    report('failed', firstTokenAt);
+    await show(deps, threadId, handle, {
+      kind: 'failed',
+      text,
+      error: new LockLostError(),
+      retryMessageId: undefined,
+    });
+    return;
+  }
+  const stoppedBy = result.stopped ? (stop.aborted ? 'person' : 'shutdown') : undefined;
+  const reply: Item = {
+    id: randomUUID(),
+    role: 'assistant',
+    text,
+    ...(result.responseId ? { responseId: result.responseId } : {}),
+    ...(stoppedBy ? { stopped: true } : {}),
+  };
+  try {
+    await log.write(threadId, branch.id, branch.ownItems, [userItem, reply], held.lease.fencingToken);
+    await held.update((s) => {
+      const current = branchOf(s, branch.id)!;
+      if (current.ownItems !== branch.ownItems) throw new LockLostError();
+      return {
+        ...s,
+        inbox: s.inbox.filter((m) => !ids.has(m.messageId)),
+        branches: {
+          ...s.branches,
+          [branch.id]: { ...current, provider: result.provider, ownItems: current.ownItems + 2 },
+        },
+      };
+    });
+  } catch (error) {
+    // The store went away after the model answered (Redis down), or the lock was lost: the reply says so instead
+    // of looking finished. The messages stay in the inbox and are answered again.
+    const shown = error instanceof BotError ? error : new BotError('store', 'The reply could not be saved.');
+    report('failed', firstTokenAt);
+    await show(deps, threadId, handle, { kind: 'failed', text, error: shown, retryMessageId: undefined });
+    throw error;
+  }
+  telemetry.tokens({ model: session.settings.model, kind: 'input', count: result.usage.inputTokens });
+  telemetry.tokens({ model: session.settings.model, kind: 'output', count: result.usage.outputTokens });
+  report(stoppedBy ? 'stopped' : 'done', firstTokenAt);
+  await show(
+    deps,
+    threadId,
+    handle,
+    stoppedBy
+      ? { kind: 'stopped', text, by: stoppedBy }
+      : { kind: 'done', text, usage: result.usage, refused: result.refused },
+  );
+}
+
+/** Shows how a reply ended; a thread that cannot show it (archived, locked, deleted message) must not stop work. */
+export async function show(
+  deps: Pick<CoreDeps, 'logger'>,
+  threadId: string,
+  handle: ReplyHandle,
+  outcome: ReplyOutcome,
+): Promise<void> {
+  try {
+    await handle.finish(outcome);
+  } catch (error) {
+    deps.logger.error({ err: error, threadId, outcome: outcome.kind }, 'cannot show the reply in the thread');
+  }
+}

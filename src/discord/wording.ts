@@ -1,0 +1,61 @@
+import type { Branch } from '../core/model.ts';
+import type { BranchAction, Notice } from '../core/ports.ts';
+
+/** What people read for the core's structured events: the one place the bot's words about branches live. */
+
+/** "alternative B · funny · gpt-4.1", "start", "reset to where b3 forked". */
+export function branchLabel(branch: Pick<Branch, 'origin'>): string {
+  const origin = branch.origin;
+  switch (origin.kind) {
+    case 'start':
+      return 'start';
+    case 'alternative':
+      return `alternative ${origin.letter} · ${alternativeLabel(origin)}`;
+    case 'reset':
+      return origin.to ? `reset to where ${origin.to} forked` : 'fresh start';
+  }
+}
+
+/** What makes an alternative different: its style and model, or "default". */
+export function alternativeLabel(alternative: {
+  style: string | undefined;
+  model: string | undefined;
+}): string {
+  return [alternative.style, alternative.model].filter(Boolean).join(' · ') || 'default';
+}
+
+/** A list of branch ids short enough for any message: the first few, then how many more. */
+export function idList(ids: readonly string[], shown = 12): string {
+  return ids.length <= shown
+    ? ids.join(', ')
+    : `${ids.slice(0, shown).join(', ')} and ${ids.length - shown} more`;
+}
+
+export function actionSummary(action: BranchAction): string {
+  switch (action.action) {
+    case 'switch':
+      return `Switched to ${action.branchId}`;
+    case 'prune':
+      return `Pruned ${action.branchIds.length} branch${action.branchIds.length === 1 ? '' : 'es'} (${idList(action.branchIds)})`;
+    case 'reset':
+      if (action.to === 'last_fork') return `Reset to ${action.branchId}, as before the last fork`;
+      if (action.to === 'root') return `Reset to a fresh start (${action.branchId})`;
+      return `Reset to where ${action.of} forked (${action.branchId})`;
+  }
+}
+
+const cancelText: Record<Extract<Notice, { kind: 'vote_cancelled' }>['reason'], string> = {
+  moderator: 'A moderator changed the branch',
+  restart: 'The bot restarted while it was generating alternatives; ask again with /alternatives',
+  all_failed: 'Every alternative failed, so there is nothing to vote on; the thread goes on as before',
+  failed: 'The alternatives could not be finished; the thread goes on as before',
+};
+
+export function noticeText(notice: Notice): string {
+  switch (notice.kind) {
+    case 'branch_action':
+      return `🌿 ${actionSummary(notice.action)} by <@${notice.action.userId}>.`;
+    case 'vote_cancelled':
+      return `🚫 The vote was cancelled: ${cancelText[notice.reason]}.`;
+  }
+}
