@@ -80,6 +80,12 @@ interface Sink {
   onDelta(text: string): void;
 }
 
+/** What a usage chunk counts. */
+interface ServerUsage {
+  prompt: number;
+  completion: number;
+}
+
 interface ChoiceState {
   sink: Sink;
   /** What was delivered (up to a stop). */
@@ -90,37 +96,59 @@ interface ChoiceState {
   /** A chunk of this choice arrived. */
   seen: boolean;
   stopped: boolean;
+  /** The usage chunk that came right after this choice ended (servers that count each choice apart). */
+  usage: ServerUsage | undefined;
 }
 
 interface StreamOutcome {
   choices: ChoiceState[];
-  usage: { prompt: number; completion: number } | undefined;
+  /** Every usage chunk of the stream, in order. */
+  usage: ServerUsage[];
   /** Why the request failed; a stop is not a failure. */
   error: unknown;
 }
 
-/**
- * Splits a request's usage over its choices. The prompt was paid once: it is reported on the first choice and as 0
- * on the others. Servers report only the total of completion tokens, so it is split in proportion to the characters
- * each choice generated (exact for one choice, an estimate for several; the sum is the server's total).
- */
-function splitUsage(outcome: StreamOutcome): Usage[] {
-  const { choices, usage } = outcome;
-  if (!usage) return choices.map(() => ({ inputTokens: 0, outputTokens: 0 }));
-  const totalChars = choices.reduce((sum, c) => sum + c.generated, 0);
-  const weights = choices.map((c, i) => (totalChars > 0 ? c.generated / totalChars : i === 0 ? 1 : 0));
-  const shares = weights.map((w) => Math.floor(w * usage.completion));
-  // Largest remainders get the tokens lost to rounding, so the shares add up to the total.
-  let left = usage.completion - shares.reduce((a, b) => a + b, 0);
-  const order = weights
-    .map((w, i) => ({ i, rest: w * usage.completion - shares[i]! }))
-    .sort((a, b) => b.rest - a.rest);
+/** Splits `total` in proportion to `weights` (all equal when they are all 0); the shares add up to `total`. */
+function proportional(total: number, weights: readonly number[]): number[] {
+  const sum = weights.reduce((a, b) => a + b, 0);
+  const exact = weights.map((w) => (sum > 0 ? (w / sum) * total : total / weights.length));
+  const shares = exact.map(Math.floor);
+  // Largest remainders get the tokens lost to rounding.
+  let left = total - shares.reduce((a, b) => a + b, 0);
+  const order = exact.map((x, i) => ({ i, rest: x - shares[i]! })).sort((a, b) => b.rest - a.rest);
   for (const { i } of order) {
     if (left <= 0) break;
     shares[i]! += 1;
     left -= 1;
   }
-  return choices.map((_, i) => ({ inputTokens: i === 0 ? usage.prompt : 0, outputTokens: shares[i]! }));
+  return shares;
+}
+
+/**
+ * Splits a request's usage over its choices. The prompt was paid once: it is reported on the first choice and as 0
+ * on the others. OpenAI sends one usage chunk for the whole request, whose completion tokens are split in proportion
+ * to the characters each choice generated (exact for one choice, an estimate for several). llama.cpp sends one usage
+ * chunk per choice, right after that choice's last chunk and counting that choice alone: each choice gets its own.
+ */
+function splitUsage(outcome: StreamOutcome): Usage[] {
+  const { choices, usage } = outcome;
+  if (usage.length === 0) return choices.map(() => ({ inputTokens: 0, outputTokens: 0 }));
+  const prompt = Math.max(...usage.map((u) => u.prompt));
+  const perChoice = usage.length > 1;
+  // What no choice claims (all of it, for one chunk for the whole request) is shared by the choices without their own.
+  const unclaimed = usage
+    .filter((u) => !perChoice || !choices.some((c) => c.usage === u))
+    .reduce((sum, u) => sum + u.completion, 0);
+  const sharing = choices.filter((c) => !perChoice || !c.usage);
+  const shares = proportional(
+    unclaimed,
+    sharing.map((c) => c.generated),
+  );
+  return choices.map((choice, i) => ({
+    inputTokens: i === 0 ? prompt : 0,
+    outputTokens:
+      perChoice && choice.usage ? choice.usage.completion : (shares[sharing.indexOf(choice)] ?? 0),
+  }));
 }
 
 /**
@@ -147,8 +175,9 @@ export function createChatBackend(client: OpenAI, options: { contextTokens: numb
       generated: 0,
       seen: false,
       stopped: sink.signal.aborted,
+      usage: undefined,
     }));
-    const outcome: StreamOutcome = { choices, usage: undefined, error: undefined };
+    const outcome: StreamOutcome = { choices, usage: [], error: undefined };
     // The request itself stops when no choice is wanted any more.
     const request = new AbortController();
     const onAbort = () => {
@@ -169,14 +198,14 @@ export function createChatBackend(client: OpenAI, options: { contextTokens: numb
         },
         { signal: request.signal },
       );
+      /** The choice that ended last, until a usage chunk follows it. */
+      let ended: ChoiceState | undefined;
       for await (const chunk of response) {
-        if (chunk.usage) {
-          outcome.usage = { prompt: chunk.usage.prompt_tokens, completion: chunk.usage.completion_tokens };
-        }
         for (const part of chunk.choices ?? []) {
           const choice = choices[part.index];
           if (!choice) continue;
           choice.seen = true;
+          if (part.finish_reason) ended = choice;
           const content = part.delta?.content ?? '';
           const refusal = part.delta?.refusal ?? '';
           choice.generated += content.length + refusal.length;
@@ -186,6 +215,12 @@ export function createChatBackend(client: OpenAI, options: { contextTokens: numb
             choice.text += content;
             choice.sink.onDelta(content);
           }
+        }
+        if (chunk.usage) {
+          const usage = { prompt: chunk.usage.prompt_tokens, completion: chunk.usage.completion_tokens };
+          outcome.usage.push(usage);
+          if (ended && !ended.usage) ended.usage = usage;
+          ended = undefined;
         }
       }
     } catch (error) {
