@@ -60,14 +60,21 @@ export function chatMessages(
   ];
 }
 
-/** True when a server refuses `n > 1` (llama.cpp: 400 "Only one completion choice is allowed"). */
-function refusesMultipleChoices(error: unknown): boolean {
-  return (
-    error instanceof OpenAI.APIError &&
-    (error.status === 400 || error.status === 422) &&
-    (error.param === 'n' ||
-      /only one completion choice|multiple (completion )?choices|\bn\b/i.test(error.message))
-  );
+/**
+ * The largest `n` a server says it takes, when `error` is its refusal of the `n` asked for; undefined for any other
+ * error. llama.cpp answers 400 "Field 'n': Value must be between 1 <= value <= 2, but got 3" (its slot count), older
+ * versions "Only one completion choice is allowed"; a refusal that names no limit means 1.
+ */
+function allowedChoices(error: unknown): number | undefined {
+  if (!(error instanceof OpenAI.APIError) || (error.status !== 400 && error.status !== 422)) return undefined;
+  const message = error.message;
+  if (
+    error.param !== 'n' &&
+    !/field 'n'|only one completion choice|multiple (completion )?choices|\bn\b/i.test(message)
+  )
+    return undefined;
+  const most = Number(message.match(/<=\s*value\s*<=\s*(\d+)/i)?.[1] ?? 1);
+  return Number.isInteger(most) && most >= 1 ? most : 1;
 }
 
 function isAbort(error: unknown): boolean {
@@ -155,12 +162,13 @@ function splitUsage(outcome: StreamOutcome): Usage[] {
  * The backend for any server that speaks Chat Completions (OpenAI, Ollama, vLLM, llama.cpp, LM Studio). The bot keeps
  * the history itself and sends it with every request, trimmed to `contextTokens` (see `chatMessages`); there is no
  * provider state. Alternatives that share model, instructions and temperature are one request with `n` (the prompt
- * is paid once); a server that refuses `n > 1`, or ignores it and answers one choice, gets parallel single requests
- * instead, for that model from then on.
+ * is paid once). A server that takes fewer choices per request says so (llama.cpp: at most its slot count) and gets
+ * requests of at most that many, at once; one that refuses `n > 1`, or ignores it and answers one choice, gets
+ * parallel single requests. Either is remembered for that model.
  */
 export function createChatBackend(client: OpenAI, options: { contextTokens: number }): ModelBackend {
-  /** Models whose server answers one choice per request, learnt from a refusal or an ignored `n`. */
-  const singleChoiceModels = new Set<string>();
+  /** The most choices a model's server answers in one request, learnt from a refusal or an ignored `n`. */
+  const choiceLimits = new Map<string, number>();
 
   /** Streams one request with `sinks.length` choices; each sink's signal stops only its own choice. */
   async function stream(
@@ -260,7 +268,11 @@ export function createChatBackend(client: OpenAI, options: { contextTokens: numb
     };
   }
 
-  /** Variants that share their generation options: one request with `n` when the server takes it. */
+  /**
+   * Variants that share their generation options: one request with `n` when the server takes it, several requests
+   * of at most the server's limit when it takes fewer (they run at once; the server queues what its slots cannot
+   * run yet).
+   */
   async function group(
     messages: ChatCompletionMessageParam[],
     generation: GenerationOptions,
@@ -268,18 +280,26 @@ export function createChatBackend(client: OpenAI, options: { contextTokens: numb
   ): Promise<PromiseSettledResult<Generated>[]> {
     const singles = (list: readonly Variant[]) =>
       Promise.allSettled(list.map((variant) => single(messages, generation, variant)));
-    if (variants.length === 1 || singleChoiceModels.has(generation.model)) return singles(variants);
+    const limit = choiceLimits.get(generation.model) ?? variants.length;
+    if (variants.length > limit && limit > 1) {
+      const batches: Variant[][] = [];
+      for (let at = 0; at < variants.length; at += limit) batches.push(variants.slice(at, at + limit));
+      return (await Promise.all(batches.map((batch) => group(messages, generation, batch)))).flat();
+    }
+    if (variants.length === 1 || limit <= 1) return singles(variants);
     const outcome = await stream(messages, generation, variants);
-    if (outcome.error !== undefined && refusesMultipleChoices(outcome.error)) {
-      singleChoiceModels.add(generation.model);
-      return singles(variants);
+    const allowed = outcome.error === undefined ? undefined : allowedChoices(outcome.error);
+    if (allowed !== undefined) {
+      // Below what was asked, so that this ends: at 1, every variant is a request of its own.
+      learnLimit(generation.model, Math.min(allowed, variants.length - 1));
+      return group(messages, generation, variants);
     }
     const done = results(outcome);
     let missing: Variant[] = [];
     if (outcome.error === undefined && outcome.choices[0]?.seen) {
       // A server that ignores `n` answers only choice 0: ask again for the others, one request each.
       missing = variants.filter((_, i) => done[i] === undefined);
-      if (missing.length > 0) singleChoiceModels.add(generation.model);
+      if (missing.length > 0) learnLimit(generation.model, 1);
     }
     const retried = await singles(missing);
     return variants.map((variant, i): PromiseSettledResult<Generated> => {
@@ -293,6 +313,10 @@ export function createChatBackend(client: OpenAI, options: { contextTokens: numb
           : toUpstreamError(new Error('The server answered without this choice.'), generation.model);
       return { status: 'rejected', reason };
     });
+  }
+
+  function learnLimit(model: string, most: number): void {
+    choiceLimits.set(model, Math.min(choiceLimits.get(model) ?? most, most));
   }
 
   const keyOf = (o: GenerationOptions) =>

@@ -391,4 +391,28 @@ describe('chat backend on a server that answers as llama-server does', () => {
       await llama.close();
     }
   });
+
+  it('asks in requests of at most the n the server names in its refusal, and remembers it', async () => {
+    const llama = await llamaLike({ slots: 2, context: 1000 });
+    try {
+      const backend = createChatBackend(llama.client, big);
+      const first = values(await alternatives(backend, 5));
+      // Refused once; then requests of 2, 2 and 1, at once.
+      expect(llama.asked.map((a) => a.n)).toEqual([5, 2, 2, undefined]);
+      expect(first.map((r) => r.text)).toEqual([
+        'w0.0 w0.1 ',
+        'w1.0 w1.1 w1.2 ',
+        'w0.0 w0.1 ',
+        'w1.0 w1.1 w1.2 ',
+        'w0.0 w0.1 ',
+      ]);
+      expect(first.map((r) => r.usage.outputTokens)).toEqual([2, 3, 2, 3, 2]);
+      // The limit is kept: the next fork asks within it straight away, and 2 is still one request.
+      values(await alternatives(backend, 3));
+      values(await alternatives(backend, 2));
+      expect(llama.asked.slice(4).map((a) => a.n)).toEqual([2, undefined, 2]);
+    } finally {
+      await llama.close();
+    }
+  });
 });
