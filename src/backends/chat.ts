@@ -1,8 +1,9 @@
 import OpenAI from 'openai';
 import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
+import { UpstreamError } from '../core/errors.ts';
 import type { Item } from '../core/model.ts';
 import type { Generated, GenerationOptions, ModelBackend, Usage, Variant } from '../core/ports.ts';
-import { toUpstreamError } from './openai-errors.ts';
+import { isContextTooLong, toUpstreamError } from './openai-errors.ts';
 
 /** Prompt budget when none is configured: small enough for the usual local model servers. */
 export const DEFAULT_CHAT_CONTEXT_TOKENS = 8192;
@@ -35,7 +36,7 @@ function turnsOf(history: readonly Item[]): Item[][] {
  * The messages of one request: the system message (the instructions), then as much of the history as fits
  * `contextTokens` (whole turns, dropping the oldest first), then the input. The system message and the input are
  * never dropped (nor, when there is no input, the last turn of the history: it is what is being answered); if they
- * alone do not fit, they are sent anyway and the server says the thread is too long.
+ * alone do not fit, they are sent anyway, and the server's refusal tells the person the message is too long.
  */
 export function chatMessages(
   history: readonly Item[],
@@ -43,21 +44,74 @@ export function chatMessages(
   instructions: string | undefined,
   contextTokens: number,
 ): ChatCompletionMessageParam[] {
+  return chatRequest(history, input, instructions, contextTokens).messages;
+}
+
+/** A request's messages, and what the server's "too long" then means. */
+interface ChatRequest {
+  messages: ChatCompletionMessageParam[];
+  /** The estimated share of the prompt that cannot be dropped (system message and what is answered), 0 to 1. */
+  fixedShare: number;
+  /** Earlier turns sent besides it. */
+  earlierTurns: number;
+}
+
+function chatRequest(
+  history: readonly Item[],
+  input: readonly Item[],
+  instructions: string | undefined,
+  contextTokens: number,
+): ChatRequest {
   const turns = turnsOf(history);
   const kept = input.length > 0 ? [...input] : (turns.pop() ?? []);
-  let budget = contextTokens - (instructions ? estimateTokens(instructions) : 0);
-  for (const item of kept) budget -= estimateTokens(item.text);
+  const fixed =
+    (instructions ? estimateTokens(instructions) : 0) +
+    kept.reduce((sum, item) => sum + estimateTokens(item.text), 0);
+  let budget = contextTokens - fixed;
   let first = turns.length;
   for (; first > 0; first--) {
     const cost = turns[first - 1]!.reduce((sum, item) => sum + estimateTokens(item.text), 0);
     if (cost > budget) break;
     budget -= cost;
   }
-  const items = [...turns.slice(first).flat(), ...kept];
-  return [
-    ...(instructions ? [{ role: 'system' as const, content: instructions }] : []),
-    ...items.map((item) => ({ role: item.role, content: item.text })),
-  ];
+  const earlier = turns.slice(first).flat();
+  const total = earlier.reduce((sum, item) => sum + estimateTokens(item.text), fixed);
+  return {
+    messages: [
+      ...(instructions ? [{ role: 'system' as const, content: instructions }] : []),
+      ...[...earlier, ...kept].map((item) => ({ role: item.role, content: item.text })),
+    ],
+    fixedShare: total > 0 ? fixed / total : 1,
+    earlierTurns: turns.length - first,
+  };
+}
+
+/**
+ * The error for a prompt the server found too long, when it is the message itself (not the thread's history) that
+ * does not fit: then the thread is not stuck, and the person must hear that the message was too long. It is the
+ * message when no earlier turn was sent, or when its share of the prompt alone exceeds the context the server names
+ * (llama.cpp says `n_prompt_tokens` and `n_ctx`).
+ */
+function messageTooLong(error: unknown, request: ChatRequest): UpstreamError | undefined {
+  if (!isContextTooLong(error)) return undefined;
+  const body = (error as InstanceType<typeof OpenAI.APIError>).error as
+    | { n_prompt_tokens?: unknown; n_ctx?: unknown }
+    | undefined;
+  const sent = typeof body?.n_prompt_tokens === 'number' ? body.n_prompt_tokens : undefined;
+  const context = typeof body?.n_ctx === 'number' ? body.n_ctx : undefined;
+  const alone =
+    request.earlierTurns === 0 ||
+    (sent !== undefined && context !== undefined && sent * request.fixedShare >= context);
+  if (!alone) return undefined;
+  const sizes =
+    sent !== undefined && context !== undefined
+      ? ` (${sent} tokens were sent; it reads at most ${context})`
+      : '';
+  return new UpstreamError(
+    'context_too_long',
+    `This message is longer than the model can read${sizes}. Send a shorter one.`,
+    { retryable: false, cause: error },
+  );
 }
 
 /**
@@ -253,11 +307,16 @@ export function createChatBackend(client: OpenAI, options: { contextTokens: numb
     });
   }
 
-  async function single(messages: ChatCompletionMessageParam[], generation: GenerationOptions, sink: Sink) {
-    const outcome = await stream(messages, generation, [sink]);
+  /** The core's error for a request's failure. */
+  function failure(error: unknown, request: ChatRequest, generation: GenerationOptions): UpstreamError {
+    return messageTooLong(error, request) ?? toUpstreamError(error, generation.model);
+  }
+
+  async function single(request: ChatRequest, generation: GenerationOptions, sink: Sink) {
+    const outcome = await stream(request.messages, generation, [sink]);
     const [result] = results(outcome);
     if (result) return result;
-    if (outcome.error !== undefined) throw toUpstreamError(outcome.error, generation.model);
+    if (outcome.error !== undefined) throw failure(outcome.error, request, generation);
     // The stream ended without a word of this choice: an empty reply.
     return {
       text: '',
@@ -274,25 +333,25 @@ export function createChatBackend(client: OpenAI, options: { contextTokens: numb
    * run yet).
    */
   async function group(
-    messages: ChatCompletionMessageParam[],
+    request: ChatRequest,
     generation: GenerationOptions,
     variants: readonly Variant[],
   ): Promise<PromiseSettledResult<Generated>[]> {
     const singles = (list: readonly Variant[]) =>
-      Promise.allSettled(list.map((variant) => single(messages, generation, variant)));
+      Promise.allSettled(list.map((variant) => single(request, generation, variant)));
     const limit = choiceLimits.get(generation.model) ?? variants.length;
     if (variants.length > limit && limit > 1) {
       const batches: Variant[][] = [];
       for (let at = 0; at < variants.length; at += limit) batches.push(variants.slice(at, at + limit));
-      return (await Promise.all(batches.map((batch) => group(messages, generation, batch)))).flat();
+      return (await Promise.all(batches.map((batch) => group(request, generation, batch)))).flat();
     }
     if (variants.length === 1 || limit <= 1) return singles(variants);
-    const outcome = await stream(messages, generation, variants);
+    const outcome = await stream(request.messages, generation, variants);
     const allowed = outcome.error === undefined ? undefined : allowedChoices(outcome.error);
     if (allowed !== undefined) {
       // Below what was asked, so that this ends: at 1, every variant is a request of its own.
       learnLimit(generation.model, Math.min(allowed, variants.length - 1));
-      return group(messages, generation, variants);
+      return group(request, generation, variants);
     }
     const done = results(outcome);
     let missing: Variant[] = [];
@@ -309,7 +368,7 @@ export function createChatBackend(client: OpenAI, options: { contextTokens: numb
       if (again) return again;
       const reason =
         outcome.error !== undefined
-          ? toUpstreamError(outcome.error, generation.model)
+          ? failure(outcome.error, request, generation)
           : toUpstreamError(new Error('The server answered without this choice.'), generation.model);
       return { status: 'rejected', reason };
     });
@@ -326,8 +385,8 @@ export function createChatBackend(client: OpenAI, options: { contextTokens: numb
     kind: 'chat',
 
     async runTurn({ history, input, options: generation, signal, onDelta }) {
-      const messages = chatMessages(history, input, generation.instructions, options.contextTokens);
-      const result = await single(messages, generation, { signal, onDelta });
+      const request = chatRequest(history, input, generation.instructions, options.contextTokens);
+      const result = await single(request, generation, { signal, onDelta });
       return { ...result, provider: undefined };
     },
 
@@ -341,9 +400,9 @@ export function createChatBackend(client: OpenAI, options: { contextTokens: numb
       await Promise.all(
         [...groups.values()].map(async (indices) => {
           const generation = variants[indices[0]!]!.options;
-          const messages = chatMessages(history, input, generation.instructions, options.contextTokens);
+          const request = chatRequest(history, input, generation.instructions, options.contextTokens);
           const out = await group(
-            messages,
+            request,
             generation,
             indices.map((i) => variants[i]!),
           );

@@ -415,4 +415,42 @@ describe('chat backend on a server that answers as llama-server does', () => {
       await llama.close();
     }
   });
+
+  it('says that a message too long for the server is too long, and a thread too long is too long', async () => {
+    const llama = await llamaLike({ slots: 2, context: 50 });
+    try {
+      const backend = createChatBackend(llama.client, big);
+      const failure = (history: Item[], text: string) =>
+        turn(backend, history, text).then(
+          () => undefined,
+          (error: unknown) => error as UpstreamError,
+        );
+      const long = Array.from({ length: 60 }, (_, i) => `word${i}`).join(' ');
+      // Alone, or with a little history: the message itself does not fit.
+      for (const history of [[], historyOf(2)]) {
+        const alone = await failure(history, long);
+        expect(alone).toBeInstanceOf(UpstreamError);
+        expect(alone!.failure).toBe('context_too_long');
+        expect(alone!.userMessage).toMatch(
+          /^This message is longer than the model can read \(\d+ tokens were sent; it reads at most 50\)\. Send a shorter one\.$/,
+        );
+      }
+      // A short message after a long history: the thread is what is too long.
+      const history = [user(long.slice(0, 200)), assistant('ok'), user(long.slice(200)), assistant('ok')];
+      const thread = await failure(history, 'and now?');
+      expect(thread!.failure).toBe('context_too_long');
+      expect(thread!.userMessage).toMatch(/^This thread is now longer than the model can read/);
+      // Alternatives say it the same way.
+      const [alternative] = await backend.generateAlternatives({
+        history: [],
+        input: [user(long)],
+        variants: [variant(options), variant(options)],
+      });
+      expect(alternative?.status === 'rejected' && (alternative.reason as UpstreamError).userMessage).toMatch(
+        /^This message is longer than the model can read/,
+      );
+    } finally {
+      await llama.close();
+    }
+  });
 });
