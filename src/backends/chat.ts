@@ -1,5 +1,6 @@
 import OpenAI from 'openai';
 import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
+import { UpstreamError } from '../core/errors.ts';
 import type { Item } from '../core/model.ts';
 import type {
   Generated,
@@ -10,7 +11,7 @@ import type {
   Variant,
 } from '../core/ports.ts';
 import { readTail } from './history.ts';
-import { toUpstreamError } from './openai-errors.ts';
+import { isContextTooLong, toUpstreamError } from './openai-errors.ts';
 
 /** Prompt budget when none is configured: small enough for the usual local model servers. */
 export const DEFAULT_CHAT_CONTEXT_TOKENS = 8192;
@@ -43,7 +44,7 @@ function turnsOf(history: readonly Item[]): Item[][] {
  * The messages of one request: the system message (the instructions), then as much of the history as fits
  * `contextTokens` (whole turns, dropping the oldest first), then the input. The system message and the input are
  * never dropped (nor, when there is no input, the last turn of the history: it is what is being answered); if they
- * alone do not fit, they are sent anyway and the server says the thread is too long.
+ * alone do not fit, they are sent anyway, and the server's refusal tells the person the message is too long.
  */
 export function chatMessages(
   history: readonly Item[],
@@ -51,31 +52,91 @@ export function chatMessages(
   instructions: string | undefined,
   contextTokens: number,
 ): ChatCompletionMessageParam[] {
+  return chatRequest(history, input, instructions, contextTokens).messages;
+}
+
+/** A request's messages, and what the server's "too long" then means. */
+interface ChatRequest {
+  messages: ChatCompletionMessageParam[];
+  /** The estimated share of the prompt that cannot be dropped (system message and what is answered), 0 to 1. */
+  fixedShare: number;
+  /** Earlier turns sent besides it. */
+  earlierTurns: number;
+}
+
+function chatRequest(
+  history: readonly Item[],
+  input: readonly Item[],
+  instructions: string | undefined,
+  contextTokens: number,
+): ChatRequest {
   const turns = turnsOf(history);
   const kept = input.length > 0 ? [...input] : (turns.pop() ?? []);
-  let budget = contextTokens - (instructions ? estimateTokens(instructions) : 0);
-  for (const item of kept) budget -= estimateTokens(item.text);
+  const fixed =
+    (instructions ? estimateTokens(instructions) : 0) +
+    kept.reduce((sum, item) => sum + estimateTokens(item.text), 0);
+  let budget = contextTokens - fixed;
   let first = turns.length;
   for (; first > 0; first--) {
     const cost = turns[first - 1]!.reduce((sum, item) => sum + estimateTokens(item.text), 0);
     if (cost > budget) break;
     budget -= cost;
   }
-  const items = [...turns.slice(first).flat(), ...kept];
-  return [
-    ...(instructions ? [{ role: 'system' as const, content: instructions }] : []),
-    ...items.map((item) => ({ role: item.role, content: item.text })),
-  ];
+  const earlier = turns.slice(first).flat();
+  const total = earlier.reduce((sum, item) => sum + estimateTokens(item.text), fixed);
+  return {
+    messages: [
+      ...(instructions ? [{ role: 'system' as const, content: instructions }] : []),
+      ...[...earlier, ...kept].map((item) => ({ role: item.role, content: item.text })),
+    ],
+    fixedShare: total > 0 ? fixed / total : 1,
+    earlierTurns: turns.length - first,
+  };
 }
 
-/** True when a server refuses `n > 1` (llama.cpp: 400 "Only one completion choice is allowed"). */
-function refusesMultipleChoices(error: unknown): boolean {
-  return (
-    error instanceof OpenAI.APIError &&
-    (error.status === 400 || error.status === 422) &&
-    (error.param === 'n' ||
-      /only one completion choice|multiple (completion )?choices|\bn\b/i.test(error.message))
+/**
+ * The error for a prompt the server found too long, when it is the message itself (not the thread's history) that
+ * does not fit: then the thread is not stuck, and the person must hear that the message was too long. It is the
+ * message when no earlier turn was sent, or when its share of the prompt alone exceeds the context the server names
+ * (llama.cpp says `n_prompt_tokens` and `n_ctx`).
+ */
+function messageTooLong(error: unknown, request: ChatRequest): UpstreamError | undefined {
+  if (!isContextTooLong(error)) return undefined;
+  const body = (error as InstanceType<typeof OpenAI.APIError>).error as
+    | { n_prompt_tokens?: unknown; n_ctx?: unknown }
+    | undefined;
+  const sent = typeof body?.n_prompt_tokens === 'number' ? body.n_prompt_tokens : undefined;
+  const context = typeof body?.n_ctx === 'number' ? body.n_ctx : undefined;
+  const alone =
+    request.earlierTurns === 0 ||
+    (sent !== undefined && context !== undefined && sent * request.fixedShare >= context);
+  if (!alone) return undefined;
+  const sizes =
+    sent !== undefined && context !== undefined
+      ? ` (${sent} tokens were sent; it reads at most ${context})`
+      : '';
+  return new UpstreamError(
+    'context_too_long',
+    `This message is longer than the model can read${sizes}. Send a shorter one.`,
+    { retryable: false, cause: error },
   );
+}
+
+/**
+ * The largest `n` a server says it takes, when `error` is its refusal of the `n` asked for; undefined for any other
+ * error. llama.cpp answers 400 "Field 'n': Value must be between 1 <= value <= 2, but got 3" (its slot count), older
+ * versions "Only one completion choice is allowed"; a refusal that names no limit means 1.
+ */
+function allowedChoices(error: unknown): number | undefined {
+  if (!(error instanceof OpenAI.APIError) || (error.status !== 400 && error.status !== 422)) return undefined;
+  const message = error.message;
+  if (
+    error.param !== 'n' &&
+    !/field 'n'|only one completion choice|multiple (completion )?choices|\bn\b/i.test(message)
+  )
+    return undefined;
+  const most = Number(message.match(/<=\s*value\s*<=\s*(\d+)/i)?.[1] ?? 1);
+  return Number.isInteger(most) && most >= 1 ? most : 1;
 }
 
 function isAbort(error: unknown): boolean {
@@ -88,6 +149,12 @@ interface Sink {
   onDelta(text: string): void;
 }
 
+/** What a usage chunk counts. */
+interface ServerUsage {
+  prompt: number;
+  completion: number;
+}
+
 interface ChoiceState {
   sink: Sink;
   /** What was delivered (up to a stop). */
@@ -98,49 +165,72 @@ interface ChoiceState {
   /** A chunk of this choice arrived. */
   seen: boolean;
   stopped: boolean;
+  /** The usage chunk that came right after this choice ended (servers that count each choice apart). */
+  usage: ServerUsage | undefined;
 }
 
 interface StreamOutcome {
   choices: ChoiceState[];
-  usage: { prompt: number; completion: number } | undefined;
+  /** Every usage chunk of the stream, in order. */
+  usage: ServerUsage[];
   /** Why the request failed; a stop is not a failure. */
   error: unknown;
 }
 
-/**
- * Splits a request's usage over its choices. The prompt was paid once: it is reported on the first choice and as 0
- * on the others. Servers report only the total of completion tokens, so it is split in proportion to the characters
- * each choice generated (exact for one choice, an estimate for several; the sum is the server's total).
- */
-function splitUsage(outcome: StreamOutcome): Usage[] {
-  const { choices, usage } = outcome;
-  if (!usage) return choices.map(() => ({ inputTokens: 0, outputTokens: 0 }));
-  const totalChars = choices.reduce((sum, c) => sum + c.generated, 0);
-  const weights = choices.map((c, i) => (totalChars > 0 ? c.generated / totalChars : i === 0 ? 1 : 0));
-  const shares = weights.map((w) => Math.floor(w * usage.completion));
-  // Largest remainders get the tokens lost to rounding, so the shares add up to the total.
-  let left = usage.completion - shares.reduce((a, b) => a + b, 0);
-  const order = weights
-    .map((w, i) => ({ i, rest: w * usage.completion - shares[i]! }))
-    .sort((a, b) => b.rest - a.rest);
+/** Splits `total` in proportion to `weights` (all equal when they are all 0); the shares add up to `total`. */
+function proportional(total: number, weights: readonly number[]): number[] {
+  const sum = weights.reduce((a, b) => a + b, 0);
+  const exact = weights.map((w) => (sum > 0 ? (w / sum) * total : total / weights.length));
+  const shares = exact.map(Math.floor);
+  // Largest remainders get the tokens lost to rounding.
+  let left = total - shares.reduce((a, b) => a + b, 0);
+  const order = exact.map((x, i) => ({ i, rest: x - shares[i]! })).sort((a, b) => b.rest - a.rest);
   for (const { i } of order) {
     if (left <= 0) break;
     shares[i]! += 1;
     left -= 1;
   }
-  return choices.map((_, i) => ({ inputTokens: i === 0 ? usage.prompt : 0, outputTokens: shares[i]! }));
+  return shares;
+}
+
+/**
+ * Splits a request's usage over its choices. The prompt was paid once: it is reported on the first choice and as 0
+ * on the others. OpenAI sends one usage chunk for the whole request, whose completion tokens are split in proportion
+ * to the characters each choice generated (exact for one choice, an estimate for several). llama.cpp sends one usage
+ * chunk per choice, right after that choice's last chunk and counting that choice alone: each choice gets its own.
+ */
+function splitUsage(outcome: StreamOutcome): Usage[] {
+  const { choices, usage } = outcome;
+  if (usage.length === 0) return choices.map(() => ({ inputTokens: 0, outputTokens: 0 }));
+  const prompt = Math.max(...usage.map((u) => u.prompt));
+  const perChoice = usage.length > 1;
+  // What no choice claims (all of it, for one chunk for the whole request) is shared by the choices without their own.
+  const unclaimed = usage
+    .filter((u) => !perChoice || !choices.some((c) => c.usage === u))
+    .reduce((sum, u) => sum + u.completion, 0);
+  const sharing = choices.filter((c) => !perChoice || !c.usage);
+  const shares = proportional(
+    unclaimed,
+    sharing.map((c) => c.generated),
+  );
+  return choices.map((choice, i) => ({
+    inputTokens: i === 0 ? prompt : 0,
+    outputTokens:
+      perChoice && choice.usage ? choice.usage.completion : (shares[sharing.indexOf(choice)] ?? 0),
+  }));
 }
 
 /**
  * The backend for any server that speaks Chat Completions (OpenAI, Ollama, vLLM, llama.cpp, LM Studio). The bot keeps
  * the history itself and sends it with every request, trimmed to `contextTokens` (see `chatMessages`); there is no
  * provider state. Alternatives that share model, instructions and temperature are one request with `n` (the prompt
- * is paid once); a server that refuses `n > 1`, or ignores it and answers one choice, gets parallel single requests
- * instead, for that model from then on.
+ * is paid once). A server that takes fewer choices per request says so (llama.cpp: at most its slot count) and gets
+ * requests of at most that many, at once; one that refuses `n > 1`, or ignores it and answers one choice, gets
+ * parallel single requests. Either is remembered for that model.
  */
 export function createChatBackend(client: OpenAI, options: { contextTokens: number }): ModelBackend {
-  /** Models whose server answers one choice per request, learnt from a refusal or an ignored `n`. */
-  const singleChoiceModels = new Set<string>();
+  /** The most choices a model's server answers in one request, learnt from a refusal or an ignored `n`. */
+  const choiceLimits = new Map<string, number>();
 
   /** Streams one request with `sinks.length` choices; each sink's signal stops only its own choice. */
   async function stream(
@@ -155,8 +245,9 @@ export function createChatBackend(client: OpenAI, options: { contextTokens: numb
       generated: 0,
       seen: false,
       stopped: sink.signal.aborted,
+      usage: undefined,
     }));
-    const outcome: StreamOutcome = { choices, usage: undefined, error: undefined };
+    const outcome: StreamOutcome = { choices, usage: [], error: undefined };
     // The request itself stops when no choice is wanted any more.
     const request = new AbortController();
     const onAbort = () => {
@@ -177,14 +268,14 @@ export function createChatBackend(client: OpenAI, options: { contextTokens: numb
         },
         { signal: request.signal },
       );
+      /** The choice that ended last, until a usage chunk follows it. */
+      let ended: ChoiceState | undefined;
       for await (const chunk of response) {
-        if (chunk.usage) {
-          outcome.usage = { prompt: chunk.usage.prompt_tokens, completion: chunk.usage.completion_tokens };
-        }
         for (const part of chunk.choices ?? []) {
           const choice = choices[part.index];
           if (!choice) continue;
           choice.seen = true;
+          if (part.finish_reason) ended = choice;
           const content = part.delta?.content ?? '';
           const refusal = part.delta?.refusal ?? '';
           choice.generated += content.length + refusal.length;
@@ -194,6 +285,12 @@ export function createChatBackend(client: OpenAI, options: { contextTokens: numb
             choice.text += content;
             choice.sink.onDelta(content);
           }
+        }
+        if (chunk.usage) {
+          const usage = { prompt: chunk.usage.prompt_tokens, completion: chunk.usage.completion_tokens };
+          outcome.usage.push(usage);
+          if (ended && !ended.usage) ended.usage = usage;
+          ended = undefined;
         }
       }
     } catch (error) {
@@ -218,11 +315,16 @@ export function createChatBackend(client: OpenAI, options: { contextTokens: numb
     });
   }
 
-  async function single(messages: ChatCompletionMessageParam[], generation: GenerationOptions, sink: Sink) {
-    const outcome = await stream(messages, generation, [sink]);
+  /** The core's error for a request's failure. */
+  function failure(error: unknown, request: ChatRequest, generation: GenerationOptions): UpstreamError {
+    return messageTooLong(error, request) ?? toUpstreamError(error, generation.model);
+  }
+
+  async function single(request: ChatRequest, generation: GenerationOptions, sink: Sink) {
+    const outcome = await stream(request.messages, generation, [sink]);
     const [result] = results(outcome);
     if (result) return result;
-    if (outcome.error !== undefined) throw toUpstreamError(outcome.error, generation.model);
+    if (outcome.error !== undefined) throw failure(outcome.error, request, generation);
     // The stream ended without a word of this choice: an empty reply.
     return {
       text: '',
@@ -233,26 +335,38 @@ export function createChatBackend(client: OpenAI, options: { contextTokens: numb
     };
   }
 
-  /** Variants that share their generation options: one request with `n` when the server takes it. */
+  /**
+   * Variants that share their generation options: one request with `n` when the server takes it, several requests
+   * of at most the server's limit when it takes fewer (they run at once; the server queues what its slots cannot
+   * run yet).
+   */
   async function group(
-    messages: ChatCompletionMessageParam[],
+    request: ChatRequest,
     generation: GenerationOptions,
     variants: readonly Variant[],
   ): Promise<PromiseSettledResult<Generated>[]> {
     const singles = (list: readonly Variant[]) =>
-      Promise.allSettled(list.map((variant) => single(messages, generation, variant)));
-    if (variants.length === 1 || singleChoiceModels.has(generation.model)) return singles(variants);
-    const outcome = await stream(messages, generation, variants);
-    if (outcome.error !== undefined && refusesMultipleChoices(outcome.error)) {
-      singleChoiceModels.add(generation.model);
-      return singles(variants);
+      Promise.allSettled(list.map((variant) => single(request, generation, variant)));
+    const limit = choiceLimits.get(generation.model) ?? variants.length;
+    if (variants.length > limit && limit > 1) {
+      const batches: Variant[][] = [];
+      for (let at = 0; at < variants.length; at += limit) batches.push(variants.slice(at, at + limit));
+      return (await Promise.all(batches.map((batch) => group(request, generation, batch)))).flat();
+    }
+    if (variants.length === 1 || limit <= 1) return singles(variants);
+    const outcome = await stream(request.messages, generation, variants);
+    const allowed = outcome.error === undefined ? undefined : allowedChoices(outcome.error);
+    if (allowed !== undefined) {
+      // Below what was asked, so that this ends: at 1, every variant is a request of its own.
+      learnLimit(generation.model, Math.min(allowed, variants.length - 1));
+      return group(request, generation, variants);
     }
     const done = results(outcome);
     let missing: Variant[] = [];
     if (outcome.error === undefined && outcome.choices[0]?.seen) {
       // A server that ignores `n` answers only choice 0: ask again for the others, one request each.
       missing = variants.filter((_, i) => done[i] === undefined);
-      if (missing.length > 0) singleChoiceModels.add(generation.model);
+      if (missing.length > 0) learnLimit(generation.model, 1);
     }
     const retried = await singles(missing);
     return variants.map((variant, i): PromiseSettledResult<Generated> => {
@@ -262,7 +376,7 @@ export function createChatBackend(client: OpenAI, options: { contextTokens: numb
       if (again) return again;
       const reason =
         outcome.error !== undefined
-          ? toUpstreamError(outcome.error, generation.model)
+          ? failure(outcome.error, request, generation)
           : toUpstreamError(new Error('The server answered without this choice.'), generation.model);
       return { status: 'rejected', reason };
     });
@@ -275,6 +389,10 @@ export function createChatBackend(client: OpenAI, options: { contextTokens: numb
       (tail) => tail.reduce((chars, item) => chars + item.text.length, 0) > options.contextTokens * 8,
     );
 
+  function learnLimit(model: string, most: number): void {
+    choiceLimits.set(model, Math.min(choiceLimits.get(model) ?? most, most));
+  }
+
   const keyOf = (o: GenerationOptions) =>
     JSON.stringify([o.model, o.instructions ?? null, o.temperature ?? null]);
 
@@ -282,13 +400,13 @@ export function createChatBackend(client: OpenAI, options: { contextTokens: numb
     kind: 'chat',
 
     async runTurn({ history, input, options: generation, signal, onDelta }) {
-      const messages = chatMessages(
+      const request = chatRequest(
         await recent(history),
         input,
         generation.instructions,
         options.contextTokens,
       );
-      const result = await single(messages, generation, { signal, onDelta });
+      const result = await single(request, generation, { signal, onDelta });
       return { ...result, provider: undefined };
     },
 
@@ -303,9 +421,9 @@ export function createChatBackend(client: OpenAI, options: { contextTokens: numb
       await Promise.all(
         [...groups.values()].map(async (indices) => {
           const generation = variants[indices[0]!]!.options;
-          const messages = chatMessages(recentHistory, input, generation.instructions, options.contextTokens);
+          const request = chatRequest(recentHistory, input, generation.instructions, options.contextTokens);
           const out = await group(
-            messages,
+            request,
             generation,
             indices.map((i) => variants[i]!),
           );

@@ -13,6 +13,19 @@ export function isConversationLocked(error: unknown): boolean {
 }
 
 /**
+ * True when the prompt is longer than the model reads: OpenAI's code `context_length_exceeded`, llama.cpp's type
+ * `exceed_context_size_error` (its `code` is the number 400), vLLM's "maximum context length" sentence.
+ */
+export function isContextTooLong(error: unknown): boolean {
+  return (
+    error instanceof OpenAI.BadRequestError &&
+    (error.code === 'context_length_exceeded' ||
+      error.type === 'exceed_context_size_error' ||
+      /maximum context length|exceeds the available context size/i.test(error.message))
+  );
+}
+
+/**
  * Turns an SDK error into the core's UpstreamError, with the sentence the thread sees. The SDK has already retried
  * 429, 5xx and connection errors with backoff (honouring retry-after) by the time this runs.
  */
@@ -41,7 +54,7 @@ export function toUpstreamError(error: unknown, model: string): UpstreamError {
       },
     );
   }
-  if (error instanceof OpenAI.BadRequestError && error.code === 'context_length_exceeded') {
+  if (isContextTooLong(error)) {
     return new UpstreamError(
       'context_too_long',
       'This thread is now longer than the model can read. A moderator can /branch reset it, or start a new thread with /chat.',

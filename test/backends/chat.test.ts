@@ -309,3 +309,148 @@ describe('chat backend', () => {
     ]);
   });
 });
+
+/**
+ * A stand-in for llama.cpp's llama-server, answering as the real one does (checked against the Debian build b11669 in
+ * test/e2e/real-llama.test.ts): `n` above its slot count is a 400 with a numeric `code`; a stream with n > 1 has the
+ * choices interleaved and one usage chunk per choice, right after that choice's end, counting that choice alone; a
+ * prompt beyond a slot's context is a 400 of type `exceed_context_size_error`. Here a token is a word, and choice i
+ * answers with i + 2 words.
+ */
+async function llamaLike({ slots, context }: { slots: number; context: number }) {
+  const asked: { n: number | undefined; messages: { role: string; content: string }[] }[] = [];
+  const server: Server = createServer(async (req, res) => {
+    let raw = '';
+    for await (const chunk of req) raw += chunk;
+    const body = JSON.parse(raw) as { n?: number; messages: { role: string; content: string }[] };
+    asked.push({ n: body.n, messages: body.messages });
+    const n = body.n ?? 1;
+    const fail = (error: Record<string, unknown>) => {
+      res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error }));
+    };
+    if (n > slots) {
+      return fail({
+        code: 400,
+        message: `Field 'n': Value must be between 1 <= value <= ${slots}, but got ${n}`,
+        type: 'invalid_request_error',
+      });
+    }
+    const prompt = body.messages.reduce((sum, m) => sum + m.content.split(/\s+/).length, 0);
+    if (prompt > context) {
+      return fail({
+        code: 400,
+        message: `request (${prompt} tokens) exceeds the available context size (${context} tokens), try increasing it`,
+        type: 'exceed_context_size_error',
+        n_prompt_tokens: prompt,
+        n_ctx: context,
+      });
+    }
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    const send = (chunk: Record<string, unknown>) =>
+      res.write(`data: ${JSON.stringify({ object: 'chat.completion.chunk', model: 'tiny', ...chunk })}\n\n`);
+    const words = Array.from({ length: n }, (_, i) => Array.from({ length: i + 2 }, (_, w) => `w${i}.${w} `));
+    for (let i = 0; i < n; i++)
+      send({ choices: [{ index: i, delta: { role: 'assistant', content: null } }] });
+    for (let step = 0; step < n + 1; step++) {
+      for (const [i, choice] of words.entries()) {
+        if (step < choice.length) send({ choices: [{ index: i, delta: { content: choice[step] } }] });
+        if (step === choice.length - 1) {
+          send({ choices: [{ index: i, delta: {}, finish_reason: 'stop' }] });
+          send({ choices: [], usage: { prompt_tokens: prompt, completion_tokens: choice.length } });
+        }
+      }
+    }
+    res.end('data: [DONE]\n\n');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const client = new OpenAI({ apiKey: 'none', baseURL: `http://127.0.0.1:${port}/v1`, maxRetries: 0 });
+  return { client, asked, close: () => new Promise((resolve) => server.close(resolve)) };
+}
+
+describe('chat backend on a server that answers as llama-server does', () => {
+  const alternatives = (backend: ModelBackend, count: number) =>
+    backend.generateAlternatives({
+      history: view([]),
+      input: [user('go')],
+      variants: Array.from({ length: count }, () => variant(options)),
+    });
+
+  it('gives each alternative the tokens the server counted for it, and the prompt once', async () => {
+    const llama = await llamaLike({ slots: 4, context: 1000 });
+    try {
+      const results = values(await alternatives(createChatBackend(llama.client, big), 3));
+      expect(llama.asked.map((a) => a.n)).toEqual([3]);
+      expect(results.map((r) => r.text)).toEqual(['w0.0 w0.1 ', 'w1.0 w1.1 w1.2 ', 'w2.0 w2.1 w2.2 w2.3 ']);
+      expect(results.map((r) => r.usage)).toEqual([
+        { inputTokens: 1, outputTokens: 2 },
+        { inputTokens: 0, outputTokens: 3 },
+        { inputTokens: 0, outputTokens: 4 },
+      ]);
+    } finally {
+      await llama.close();
+    }
+  });
+
+  it('asks in requests of at most the n the server names in its refusal, and remembers it', async () => {
+    const llama = await llamaLike({ slots: 2, context: 1000 });
+    try {
+      const backend = createChatBackend(llama.client, big);
+      const first = values(await alternatives(backend, 5));
+      // Refused once; then requests of 2, 2 and 1, at once.
+      expect(llama.asked.map((a) => a.n)).toEqual([5, 2, 2, undefined]);
+      expect(first.map((r) => r.text)).toEqual([
+        'w0.0 w0.1 ',
+        'w1.0 w1.1 w1.2 ',
+        'w0.0 w0.1 ',
+        'w1.0 w1.1 w1.2 ',
+        'w0.0 w0.1 ',
+      ]);
+      expect(first.map((r) => r.usage.outputTokens)).toEqual([2, 3, 2, 3, 2]);
+      // The limit is kept: the next fork asks within it straight away, and 2 is still one request.
+      values(await alternatives(backend, 3));
+      values(await alternatives(backend, 2));
+      expect(llama.asked.slice(4).map((a) => a.n)).toEqual([2, undefined, 2]);
+    } finally {
+      await llama.close();
+    }
+  });
+
+  it('says that a message too long for the server is too long, and a thread too long is too long', async () => {
+    const llama = await llamaLike({ slots: 2, context: 50 });
+    try {
+      const backend = createChatBackend(llama.client, big);
+      const failure = (history: Item[], text: string) =>
+        turn(backend, history, text).then(
+          () => undefined,
+          (error: unknown) => error as UpstreamError,
+        );
+      const long = Array.from({ length: 60 }, (_, i) => `word${i}`).join(' ');
+      // Alone, or with a little history: the message itself does not fit.
+      for (const history of [[], historyOf(2)]) {
+        const alone = await failure(history, long);
+        expect(alone).toBeInstanceOf(UpstreamError);
+        expect(alone!.failure).toBe('context_too_long');
+        expect(alone!.userMessage).toMatch(
+          /^This message is longer than the model can read \(\d+ tokens were sent; it reads at most 50\)\. Send a shorter one\.$/,
+        );
+      }
+      // A short message after a long history: the thread is what is too long.
+      const history = [user(long.slice(0, 200)), assistant('ok'), user(long.slice(200)), assistant('ok')];
+      const thread = await failure(history, 'and now?');
+      expect(thread!.failure).toBe('context_too_long');
+      expect(thread!.userMessage).toMatch(/^This thread is now longer than the model can read/);
+      // Alternatives say it the same way.
+      const [alternative] = await backend.generateAlternatives({
+        history: view([]),
+        input: [user(long)],
+        variants: [variant(options), variant(options)],
+      });
+      expect(alternative?.status === 'rejected' && (alternative.reason as UpstreamError).userMessage).toMatch(
+        /^This message is longer than the model can read/,
+      );
+    } finally {
+      await llama.close();
+    }
+  });
+});
