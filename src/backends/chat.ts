@@ -94,7 +94,7 @@ interface ChoiceState {
 
 interface StreamOutcome {
   choices: ChoiceState[];
-  usage: { prompt: number; completion: number } | undefined;
+  usage: { prompt: number; cachedPrompt: number; completion: number } | undefined;
   /** Why the request failed; a stop is not a failure. */
   error: unknown;
 }
@@ -120,7 +120,11 @@ function splitUsage(outcome: StreamOutcome): Usage[] {
     shares[i]! += 1;
     left -= 1;
   }
-  return choices.map((_, i) => ({ inputTokens: i === 0 ? usage.prompt : 0, outputTokens: shares[i]! }));
+  return choices.map((_, i) => ({
+    inputTokens: i === 0 ? usage.prompt : 0,
+    outputTokens: shares[i]!,
+    ...(i === 0 && usage.cachedPrompt > 0 ? { cachedInputTokens: usage.cachedPrompt } : {}),
+  }));
 }
 
 /**
@@ -171,7 +175,11 @@ export function createChatBackend(client: OpenAI, options: { contextTokens: numb
       );
       for await (const chunk of response) {
         if (chunk.usage) {
-          outcome.usage = { prompt: chunk.usage.prompt_tokens, completion: chunk.usage.completion_tokens };
+          outcome.usage = {
+            prompt: chunk.usage.prompt_tokens,
+            cachedPrompt: chunk.usage.prompt_tokens_details?.cached_tokens ?? 0,
+            completion: chunk.usage.completion_tokens,
+          };
         }
         for (const part of chunk.choices ?? []) {
           const choice = choices[part.index];
