@@ -10,6 +10,7 @@ import type { Logger } from './core/ports.ts';
 import { createRunningTurns } from './core/running-turns.ts';
 import { createSessionRepository } from './core/sessions.ts';
 import { createSettingsService } from './core/settings.ts';
+import { noTelemetry } from './core/telemetry.ts';
 import { createTurnService } from './core/turns.ts';
 import { createAuditLog } from './discord/audit.ts';
 import { branchButtons } from './discord/branch-buttons.ts';
@@ -19,6 +20,7 @@ import { NO_PINGS } from './discord/render.ts';
 import { routeEvents } from './discord/router.ts';
 import { turnButtons } from './discord/turn-buttons.ts';
 import { voteButtons } from './discord/vote-buttons.ts';
+import { countingFetch, createMetrics, instrumentStore, serveBotOps } from './ops/index.ts';
 import { openPersistence } from './store/index.ts';
 
 const VOTE_SWEEP_MS = 5000;
@@ -57,21 +59,30 @@ export function createDiscordClient(config: Config): Client {
 /** Wires config -> store and OpenAI client -> core services -> Discord client, logs in and starts answering. */
 export async function startBot(config: Config, logger: Logger): Promise<RunningBot> {
   const persistence = openPersistence(config.storeUrl, logger, { lockTtlMs: config.lockTtlMs });
-  const { store, locks, close: closePersistence } = persistence;
+  const { locks, close: closePersistence } = persistence;
+  // METRICS_PORT: Prometheus metrics and probes (src/ops); without it nothing is measured.
+  const metrics = config.metrics ? createMetrics() : undefined;
+  const store = metrics ? instrumentStore(persistence.store, metrics) : persistence.store;
   const openai = new OpenAI({
     apiKey: config.openai.apiKey,
     ...(config.openai.baseUrl ? { baseURL: config.openai.baseUrl } : {}),
     maxRetries: 2,
     timeout: 120_000,
+    ...(metrics ? { fetch: countingFetch(metrics, { baseUrl: config.openai.baseUrl }) } : {}),
   });
   const backend = createBackend(config.backend, openai, { chatContextTokens: config.chatContextTokens });
   const sessions = createSessionRepository(store);
   const client = createDiscordClient(config);
+  const opsServer =
+    config.metrics && metrics
+      ? await serveBotOps({ ...config.metrics, metrics, client, store: persistence.store, logger })
+      : undefined;
   const presenter = createDiscordPresenter({ client, logger });
   const running = createRunningTurns();
   // Turns hand auto-alternatives to the alternatives service, which hands the thread back when its vote closes.
   let alternatives: AlternativesService | undefined;
-  const common = { sessions, backend, locks, presenter, clock: systemClock, logger };
+  const telemetry = metrics?.telemetry ?? noTelemetry;
+  const common = { sessions, backend, locks, presenter, clock: systemClock, logger, telemetry };
   const turns = createTurnService({
     ...common,
     running,
@@ -153,6 +164,7 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
       await client.destroy();
       await Promise.race([turns.idle(), new Promise((resolve) => setTimeout(resolve, 10_000))]);
       await closePersistence();
+      await opsServer?.close();
     },
   };
 }

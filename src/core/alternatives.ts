@@ -14,7 +14,8 @@ import type {
 import type { RunningTurns } from './running-turns.ts';
 import type { SessionRepository } from './sessions.ts';
 import { stripThink } from './strip-think.ts';
-import { generationOptions } from './turns.ts';
+import { noTelemetry, type Telemetry } from './telemetry.ts';
+import { generationOptions, reportTokens } from './turns.ts';
 import {
   type CloseReason,
   castBallot,
@@ -44,6 +45,8 @@ export interface AlternativesDeps {
   limits: { maxCount: number; cooldownMs: number };
   /** Starts answering the thread's waiting messages (once a vote has closed). */
   kick(threadId: string): void;
+  /** Where forks, votes, tokens and failed alternatives are reported (default: nowhere). */
+  telemetry?: Telemetry;
 }
 
 /** How the core shows a ballot; the Discord layer renders it from the stored vote. */
@@ -95,6 +98,7 @@ export interface AlternativesService {
 
 export function createAlternativesService(deps: AlternativesDeps): AlternativesService {
   const { store, sessions, backend, locks, presenter, running, clock, logger, limits } = deps;
+  const telemetry = deps.telemetry ?? noTelemetry;
   const timers = new Map<string, { cancel(): void }>();
 
   async function getVote(voteId: string): Promise<Vote | undefined> {
@@ -245,6 +249,7 @@ export function createAlternativesService(deps: AlternativesDeps): AlternativesS
           { err: result.reason, threadId, voteId, letter: alternative.letter },
           'alternative failed',
         );
+        telemetry.error({ kind: error.code });
         options.push({
           letter: alternative.letter,
           branchId: undefined,
@@ -255,6 +260,7 @@ export function createAlternativesService(deps: AlternativesDeps): AlternativesS
         await handle.finish({ kind: 'failed', text: '', error, retryMessageId: undefined });
         continue;
       }
+      reportTokens(telemetry, alternative.model, result.value.usage);
       const text = stripThink(result.value.text);
       const branch: Branch = {
         id: `b${nextNumber++}`,
@@ -295,6 +301,7 @@ export function createAlternativesService(deps: AlternativesDeps): AlternativesS
       branches: { ...s.branches, ...Object.fromEntries(newBranches.map((b) => [b.id, b])) },
     }));
     if (!options.some((o) => o.status === 'ok' && o.branchId !== parent.id)) {
+      telemetry.alternatives({ count: spec.count, outcome: 'failed' });
       await cancel(
         { ...vote, options },
         'Every alternative failed, so there is nothing to vote on; the thread goes on as before.',
@@ -313,6 +320,7 @@ export function createAlternativesService(deps: AlternativesDeps): AlternativesS
       v ? { ...v, ballotMessageId } : v,
     ))!;
     arm(withBallot);
+    telemetry.alternatives({ count: spec.count, outcome: 'opened' });
     return withBallot;
   }
 
@@ -362,12 +370,14 @@ export function createAlternativesService(deps: AlternativesDeps): AlternativesS
     decide: (vote: Vote) => { winner: string; reason: CloseReason },
   ): Promise<Vote> {
     let closedHere = false;
+    let closedFor: CloseReason | undefined;
     const vote = await store.update<Vote>(voteKey(voteId), (current) => {
       closedHere = false;
       if (!current) throw new NotFoundError('This vote no longer exists.');
       if (current.status !== 'open') return current;
       const { winner, reason } = decide(current);
       closedHere = true;
+      closedFor = reason;
       return closeVote(current, winner, { userId, reason }, clock.now());
     });
     if (!vote || !closedHere) {
@@ -375,6 +385,7 @@ export function createAlternativesService(deps: AlternativesDeps): AlternativesS
         throw new BadInputError(`This vote is already closed: ${vote.winner} won.`);
       throw new BadInputError('This vote is no longer open.');
     }
+    telemetry.vote({ outcome: 'closed', reason: closedFor ?? 'unknown' });
     await applyWinner(vote);
     return vote;
   }
@@ -570,6 +581,7 @@ export function createAlternativesService(deps: AlternativesDeps): AlternativesS
       const vote = await getVote(voteId);
       if (!vote || (vote.status !== 'open' && vote.status !== 'generating')) return;
       await cancel(vote, `🚫 The vote was cancelled: ${reason}.`);
+      telemetry.vote({ outcome: 'cancelled', reason: 'moderator' });
     },
 
     async resume() {
@@ -585,6 +597,8 @@ export function createAlternativesService(deps: AlternativesDeps): AlternativesS
                 current,
                 'The bot restarted while it was generating alternatives; ask again with /alternatives.',
               );
+              // How many were asked for is not kept in the vote: the fork is counted, its alternatives are not.
+              telemetry.alternatives({ count: 0, outcome: 'cancelled' });
             } else if (current?.status === 'open') {
               arm(current);
             }

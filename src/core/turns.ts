@@ -17,10 +17,12 @@ import type {
   ReplyHandle,
   ReplyOutcome,
   ThreadPresenter,
+  Usage,
 } from './ports.ts';
 import type { RunningTurns } from './running-turns.ts';
 import type { SessionRepository } from './sessions.ts';
 import { stripThink } from './strip-think.ts';
+import { noTelemetry, type Telemetry } from './telemetry.ts';
 
 /** A process that died during a turn is tried again this many times before the message is marked failed. */
 const MAX_ATTEMPTS = 3;
@@ -38,6 +40,8 @@ export interface TurnServiceDeps {
   defaults: ThreadSettings;
   /** Called when a thread's inbox should get alternatives instead of one reply (the auto-alternatives setting). */
   onAutoAlternatives?: (session: ThreadSession, batch: PendingMessage[]) => Promise<void>;
+  /** Where turns, tokens, errors and queue depths are reported (default: nowhere). */
+  telemetry?: Telemetry;
 }
 
 export interface IncomingMessage {
@@ -70,6 +74,7 @@ export interface TurnService {
 
 export function createTurnService(deps: TurnServiceDeps): TurnService {
   const { sessions, backend, locks, presenter, running, clock, logger } = deps;
+  const telemetry = deps.telemetry ?? noTelemetry;
   const draining = new Map<string, Promise<void>>();
   const again = new Set<string>();
 
@@ -91,6 +96,7 @@ export function createTurnService(deps: TurnServiceDeps): TurnService {
     await locks.withLock(`thread:${threadId}`, async (lease) => {
       for (;;) {
         const session = await sessions.get(threadId);
+        telemetry.queueDepth({ threadId, waiting: session?.inbox.length ?? 0 });
         if (!session || session.openVoteId || session.inbox.length === 0) {
           if (session && session.inbox.length === 0) await sessions.setHasWork(threadId, false);
           return;
@@ -111,6 +117,20 @@ export function createTurnService(deps: TurnServiceDeps): TurnService {
 
   async function answer(before: ThreadSession, batch: PendingMessage[], lease: Lease): Promise<void> {
     const threadId = before.threadId;
+    // Telemetry: the turn's timings, reported once however it ends (a failure before anything that may throw).
+    const startedAt = clock.now();
+    let firstTokenAt: number | undefined;
+    const reportTurn = (outcome: 'done' | 'stopped' | 'failed', errorKind?: string) => {
+      telemetry.turn({
+        backend: backend.kind,
+        model: before.settings.model,
+        outcome,
+        queueWaitMs: startedAt - Math.min(...batch.map((m) => m.receivedAt)),
+        firstTokenMs: firstTokenAt === undefined ? undefined : firstTokenAt - startedAt,
+        totalMs: clock.now() - startedAt,
+      });
+      if (errorKind) telemetry.error({ kind: errorKind });
+    };
     const ids = new Set(batch.map((m) => m.messageId));
     const session = await sessions.update(threadId, (s) => ({
       ...s,
@@ -130,6 +150,7 @@ export function createTurnService(deps: TurnServiceDeps): TurnService {
         'The bot stopped several times while answering this message.',
       );
       await failBatch(threadId, batch, error);
+      reportTurn('failed', error.code);
       await presenter
         .startReply(threadId, { turnId: randomUUID(), header: undefined, replyToMessageId: last.messageId })
         .then((handle) =>
@@ -167,6 +188,7 @@ export function createTurnService(deps: TurnServiceDeps): TurnService {
       running.end(turnId);
       // The thread cannot show a reply (archived, locked, no permission): keep the message for a retry.
       logger.error({ err: error, threadId }, 'cannot post the reply in the thread');
+      reportTurn('failed', 'reply_not_shown');
       await failBatch(threadId, batch, error);
       return;
     }
@@ -180,6 +202,7 @@ export function createTurnService(deps: TurnServiceDeps): TurnService {
         options: generationOptions(session.settings),
         signal,
         onDelta(delta) {
+          firstTokenAt ??= clock.now();
           raw += delta;
           handle.update(stripThink(raw));
         },
@@ -194,6 +217,7 @@ export function createTurnService(deps: TurnServiceDeps): TurnService {
               cause: error,
             });
       logger.warn({ err: error, threadId, branchId: branch.id, code: shown.code }, 'turn failed');
+      reportTurn('failed', shown.code);
       await failBatch(threadId, batch, error);
       await show(threadId, handle, {
         kind: 'failed',
@@ -205,12 +229,14 @@ export function createTurnService(deps: TurnServiceDeps): TurnService {
     } finally {
       running.end(turnId);
     }
+    reportTokens(telemetry, session.settings.model, result.usage);
     const text = stripThink(result.text);
     if (lease.signal.aborted) {
       logger.warn(
         { threadId, fencingToken: lease.fencingToken },
         'lost the thread lock during a turn; leaving it to its new holder',
       );
+      reportTurn('failed', 'lock_lost');
       await show(threadId, handle, {
         kind: 'failed',
         text,
@@ -250,6 +276,7 @@ export function createTurnService(deps: TurnServiceDeps): TurnService {
       // is still coming. The message stays in the inbox and is answered again once the store is back.
       const shown =
         error instanceof BotError ? error : new BotError('store', 'The reply could not be saved.');
+      reportTurn('failed', shown.code);
       await show(threadId, handle, { kind: 'failed', text, error: shown, retryMessageId: undefined });
       throw error;
     }
@@ -260,6 +287,7 @@ export function createTurnService(deps: TurnServiceDeps): TurnService {
         ? { kind: 'stopped', text }
         : { kind: 'done', text, usage: result.usage, refused: result.refused },
     );
+    reportTurn(result.stopped ? 'stopped' : 'done');
   }
 
   /** Shows how a turn ended; a thread that cannot show it (archived, locked) must not stop the queue. */
@@ -340,11 +368,12 @@ export function createTurnService(deps: TurnServiceDeps): TurnService {
         receivedAt: clock.now(),
         attempts: 0,
       };
-      await sessions.update(message.threadId, (s) =>
+      const queued = await sessions.update(message.threadId, (s) =>
         s.inbox.some((m) => m.messageId === message.messageId)
           ? s
           : { ...s, inbox: enqueue(s.inbox, pending) },
       );
+      telemetry.queueDepth({ threadId: message.threadId, waiting: queued.inbox.length });
       await sessions.setHasWork(message.threadId, true);
       kick(message.threadId);
       return 'queued';
@@ -393,6 +422,15 @@ function enqueue(inbox: PendingMessage[], message: PendingMessage): PendingMessa
   while (at > 0 && inbox[at - 1]!.attempts === 0 && later(inbox[at - 1]!.messageId, message.messageId))
     at -= 1;
   return [...inbox.slice(0, at), message, ...inbox.slice(at)];
+}
+
+/** Reports a generation's billed tokens; the kinds do not overlap (input is the uncached part of the prompt). */
+export function reportTokens(telemetry: Telemetry, model: string, usage: Usage | undefined): void {
+  if (!usage) return;
+  const cached = Math.min(usage.cachedInputTokens ?? 0, usage.inputTokens);
+  telemetry.tokens({ model, kind: 'input', count: usage.inputTokens - cached });
+  if (cached > 0) telemetry.tokens({ model, kind: 'cached_input', count: cached });
+  telemetry.tokens({ model, kind: 'output', count: usage.outputTokens });
 }
 
 export function generationOptions(

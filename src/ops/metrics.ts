@@ -81,7 +81,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
   });
   const turnDuration = new Histogram({
     name: `${PREFIX}turn_duration_seconds`,
-    help: 'From the start of a turn to the end of its reply (the queue wait not included).',
+    help: 'From the start of a turn to the end of its reply, shown in Discord (the queue wait not included).',
     labelNames: ['backend', 'outcome'] as const,
     buckets: TURN_BUCKETS,
     registers,
