@@ -1,7 +1,8 @@
 // The operator's view: the bot as `npm start` runs it with METRICS_PORT set serves Prometheus metrics that match what
 // happened in a thread, says it is live, and says it is not ready while its store (Redis) is down, and why.
-import { createServer } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { shardOf } from '../emulators/discord/index.ts';
 import { sample } from '../ops/scrape.ts';
 import { startRedis } from '../redis-server.ts';
 import {
@@ -10,6 +11,8 @@ import {
   createWorld,
   MODEL,
   openVote,
+  SHARDED_ENTRY,
+  spawnBot,
   startThread,
   type World,
   waitForBallot,
@@ -17,6 +20,7 @@ import {
 } from './harness.ts';
 
 const redis = await startRedis();
+afterAll(() => redis?.stop());
 
 /** A port nobody listens on right now (the OS picks it). */
 function freePort(): Promise<number> {
@@ -29,6 +33,29 @@ function freePort(): Promise<number> {
       server.close(() => (port > 0 ? resolve(port) : reject(new Error('no free port'))));
     });
   });
+}
+
+/** `count` consecutive ports nobody listens on right now (the sharding manager and one per shard). */
+async function freePorts(count: number): Promise<number> {
+  for (let attempt = 0; ; attempt += 1) {
+    const base = await freePort();
+    const held: Server[] = [];
+    try {
+      for (let port = base; port < base + count; port += 1) {
+        const server = createServer();
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen(port, '127.0.0.1', () => resolve());
+        });
+        held.push(server);
+      }
+      return base;
+    } catch (error) {
+      if (attempt >= 20) throw error;
+    } finally {
+      await Promise.all(held.map((server) => new Promise((resolve) => server.close(resolve))));
+    }
+  }
 }
 
 /** Polls `probe` until it returns something (never a fixed sleep); fails with `what` after `timeoutMs`. */
@@ -188,10 +215,7 @@ describe.skipIf(!redis)('readiness with a Redis store', () => {
     await world.startBot({ STORE_URL: redis!.url, METRICS_PORT: String(port) });
     ops = endpoint(port);
   });
-  afterAll(async () => {
-    await world?.close();
-    await redis?.stop();
-  });
+  afterAll(() => world?.close());
 
   it('is not ready while Redis is down, saying the store check failed, and ready again once it is back', async () => {
     await until(async () => ((await ops.readiness()).status === 200 ? true : undefined), 'ready at start');
@@ -222,4 +246,72 @@ describe.skipIf(!redis)('readiness with a Redis store', () => {
     }, 'ready after Redis is back');
     expect(back).toEqual({ ready: true, failed: [], checks: { discord: { ok: true }, store: { ok: true } } });
   }, 90_000);
+});
+
+describe.skipIf(!redis)('metrics of npm run start:sharded', () => {
+  let world: World;
+  let manager: BotProcess;
+  let port: number;
+
+  /** The shards' process ids, from the manager's log. */
+  const shardPids = () => manager.logs.filter((l) => l.msg === 'shard started').map((l) => l.pid as number);
+
+  beforeAll(async () => {
+    world = await createWorld({ discord: { recommendedShards: 2 } });
+    port = await freePorts(3);
+    manager = spawnBot(
+      { ...world.env, STORE_URL: redis!.url, METRICS_PORT: String(port) },
+      world.dir,
+      SHARDED_ENTRY,
+    );
+    await manager.waitForLog((l) => l.msg === 'all shards are running', 60_000);
+  }, 90_000);
+  afterAll(async () => {
+    await manager?.stop();
+    for (const pid of shardPids()) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Already gone, as it should be.
+      }
+    }
+    await world?.close();
+  });
+
+  it("serves every shard's metrics labelled by shard on METRICS_PORT, each shard its own on METRICS_PORT+1+N", async () => {
+    const ops = endpoint(port);
+    const ready = await until(async () => {
+      const readiness = await ops.readiness();
+      return readiness.status === 200 ? readiness.body : undefined;
+    }, 'every shard ready');
+    expect(ready).toEqual({
+      ready: true,
+      failed: [],
+      checks: { 'shard 0': { ok: true }, 'shard 1': { ok: true } },
+    });
+
+    const alice = world.discord.createUser({ username: 'alice' });
+    await startThread(world, alice.id, 'hello shards');
+    const owner = String(shardOf(world.discord.guildId, 2));
+    const text = await until(async () => {
+      const scraped = await ops.metrics();
+      return sample(scraped, 'threadfork_turns_total', { outcome: 'done' }) === 1 ? scraped : undefined;
+    }, 'the turn, counted by the shard that ran it');
+    expect(sample(text, 'threadfork_turns_total', { outcome: 'done', shard: owner })).toBe(1);
+    for (const shard of ['0', '1']) {
+      expect(sample(text, 'threadfork_shard_scrape_up', { shard }), shard).toBe(1);
+      expect(sample(text, 'process_cpu_user_seconds_total', { shard }), shard).toBeGreaterThan(0);
+    }
+    expect(sample(text, 'process_cpu_user_seconds_total', { shard: 'manager' })).toBeGreaterThan(0);
+    expect(
+      text.split('\n').filter((l) => l.startsWith('# TYPE process_cpu_user_seconds_total ')),
+    ).toHaveLength(1);
+
+    // The shard that ran the turn, scraped directly (its own endpoint has no shard label: the scrape target says it).
+    const own = await endpoint(port + 1 + Number(owner)).metrics();
+    expect(sample(own, 'threadfork_turns_total', { outcome: 'done' })).toBe(1);
+    expect(sample(await endpoint(port + 1 + (1 - Number(owner))).metrics(), 'threadfork_turns_total')).toBe(
+      undefined,
+    );
+  }, 60_000);
 });
