@@ -16,6 +16,7 @@ import { isModerator } from './discord/permissions.ts';
 import { createDiscordPresenter } from './discord/presenter.ts';
 import { NO_PINGS } from './discord/render.ts';
 import { routeEvents } from './discord/router.ts';
+import { countingFetch, createMetrics, instrumentStore, serveBotOps } from './ops/index.ts';
 import { openPersistence } from './store/index.ts';
 
 const SWEEP_MS = 5000;
@@ -54,16 +55,24 @@ export function createDiscordClient(config: Config): Client {
 /** Wires config -> store and OpenAI client -> core services -> Discord client, logs in and starts answering. */
 export async function startBot(config: Config, logger: Logger): Promise<RunningBot> {
   const persistence = openPersistence(config.storeUrl, logger, { lockTtlMs: config.lockTtlMs });
-  const { store, locks, close: closePersistence } = persistence;
+  const { locks, close: closePersistence } = persistence;
+  // METRICS_PORT: Prometheus metrics and probes (src/ops); without it nothing is measured.
+  const metrics = config.metrics ? createMetrics() : undefined;
+  const store = metrics ? instrumentStore(persistence.store, metrics) : persistence.store;
   const openai = new OpenAI({
     apiKey: config.openai.apiKey,
     ...(config.openai.baseUrl ? { baseURL: config.openai.baseUrl } : {}),
     maxRetries: 2,
     timeout: 120_000,
+    ...(metrics ? { fetch: countingFetch(metrics, { baseUrl: config.openai.baseUrl }) } : {}),
   });
   const backend = createBackend(config.backend, openai, { chatContextTokens: config.chatContextTokens });
   const sessions = createSessionRepository(store);
   const client = createDiscordClient(config);
+  const opsServer =
+    config.metrics && metrics
+      ? await serveBotOps({ ...config.metrics, metrics, client, store: persistence.store, logger })
+      : undefined;
   const presenter = createDiscordPresenter({
     client,
     logger,
@@ -79,7 +88,7 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
     running: createRunningTurns(),
     clock: systemClock,
     logger,
-    telemetry: noTelemetry,
+    telemetry: metrics?.telemetry ?? noTelemetry,
     limits: { maxAlternatives: config.alternatives.maxCount, cooldownMs: config.alternatives.cooldownMs },
     defaults: {
       model: config.openai.model,
@@ -128,6 +137,7 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
       await threads.shutdown(config.shutdownGraceMs);
       await client.destroy();
       await closePersistence();
+      await opsServer?.close();
     },
   };
 }

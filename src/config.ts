@@ -20,6 +20,12 @@ const int = (min: number, max: number) =>
     .int('must be a whole number')
     .min(min, `must be at least ${min}`)
     .max(max, `must be at most ${max}`);
+const host = z
+  .string()
+  .regex(
+    /^([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*)$/,
+    'must be a host name or IP address (127.0.0.1 for this machine only, 0.0.0.0 for every interface)',
+  );
 const idList = z
   .string()
   .transform((s) =>
@@ -57,6 +63,8 @@ const envSchema = z.object({
   AUDIT_CHANNEL_ID: optional(snowflake),
   SHUTDOWN_GRACE_SECONDS: optional(int(0, 600)).default(10),
   LOG_LEVEL: optional(z.enum(logLevels, { error: `must be one of ${logLevels.join(', ')}` })).default('info'),
+  METRICS_PORT: optional(int(1, 65_535)),
+  METRICS_HOST: optional(host).default('127.0.0.1'),
 });
 
 /** The bot's whole configuration, parsed once at start. Nothing else reads `process.env`. */
@@ -81,6 +89,11 @@ export interface Config {
   alternatives: { defaultCount: number; maxCount: number; cooldownMs: number; voteMs: number };
   moderatorRoleIds: string[];
   logLevel: (typeof logLevels)[number];
+  /**
+   * The HTTP endpoint for Prometheus metrics, /healthz and /readyz; undefined (no METRICS_PORT) serves none. Run
+   * sharded, the manager serves on `port` and shard N on `port + 1 + N`.
+   */
+  metrics: { port: number; host: string } | undefined;
 }
 
 /** A configuration problem: one line per bad variable, never the value itself (it may be a secret). */
@@ -133,6 +146,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     },
     moderatorRoleIds: e.MODERATOR_ROLE_IDS,
     logLevel: e.LOG_LEVEL,
+    metrics: e.METRICS_PORT === undefined ? undefined : { port: e.METRICS_PORT, host: e.METRICS_HOST },
   };
 }
 

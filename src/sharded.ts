@@ -2,6 +2,8 @@
  * `npm run start:sharded`: the bot under discord.js's ShardingManager, one process per shard (each runs src/index.ts,
  * exactly as `npm start` does), all of them on one Redis. The shard count is SHARD_COUNT, or what Discord recommends.
  * Shards write their JSON logs through this process, each line tagged with `"shard":<id>`.
+ * With METRICS_PORT, shard N serves its own endpoint on METRICS_PORT + 1 + N, and this process serves on METRICS_PORT
+ * every shard's metrics (labelled `shard`) and a readiness that needs every shard ready (src/ops/shards.ts).
  */
 import { ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
@@ -10,6 +12,8 @@ import type { Readable, Writable } from 'node:stream';
 import { REST, type RESTGetAPIGatewayBotResult, Routes, type Shard, ShardingManager } from 'discord.js';
 import { type Config, ConfigError, parseConfig, readEnv } from './config.ts';
 import { createLogger } from './logger.ts';
+import type { OpsServer } from './ops/ops-server.ts';
+import { serveManagerOps, shardMetricsPort } from './ops/shards.ts';
 
 const SHARD_FILE = resolve(import.meta.dirname, 'index.ts');
 /** How long a shard may take from spawn to its client being ready. */
@@ -84,7 +88,25 @@ const manager = new ShardingManager(SHARD_FILE, {
   respawn: true,
   silent: true,
 });
+let opsServer: OpsServer | undefined;
+if (config.metrics) {
+  if (shardMetricsPort(config.metrics.port, totalShards - 1) > 65_535) {
+    console.error(
+      `METRICS_PORT must be at most ${65_535 - totalShards} to run ${totalShards} shards: shard N serves on METRICS_PORT+1+N.`,
+    );
+    process.exit(78);
+  }
+  try {
+    opsServer = await serveManagerOps({ ...config.metrics, totalShards, logger });
+  } catch (error) {
+    logger.fatal({ err: error }, 'cannot serve metrics on METRICS_PORT');
+    process.exit(1);
+  }
+}
 manager.on('shardCreate', (shard) => {
+  // Each shard is a bot process with its own endpoint; the environment is read when the shard (re)spawns.
+  if (config.metrics)
+    (shard.env as NodeJS.ProcessEnv).METRICS_PORT = String(shardMetricsPort(config.metrics.port, shard.id));
   shard.on('spawn', (child) => {
     if (!(child instanceof ChildProcess)) return;
     relay(shard.id, child.stdout, process.stdout);
@@ -107,6 +129,7 @@ async function stop(signal: string, exitCode: number): Promise<never> {
     stopping = Promise.all(manager.shards.map(stopShard));
   }
   await stopping;
+  await opsServer?.close();
   process.exit(exitCode);
 }
 process.once('SIGINT', () => void stop('SIGINT', 0));

@@ -70,4 +70,26 @@ describe('configuration', () => {
     expect(() => readEnv(path, {})).toThrow(/line 2 is not NAME=value/);
     expect(() => readEnv(path, {})).not.toThrow(/garbage/);
   });
+
+  it('serves no metrics unless METRICS_PORT is set, on loopback unless METRICS_HOST says otherwise', () => {
+    expect(parseConfig(valid).metrics).toBeUndefined();
+    expect(parseConfig({ ...valid, METRICS_PORT: '9464' }).metrics).toEqual({
+      port: 9464,
+      host: '127.0.0.1',
+    });
+    expect(parseConfig({ ...valid, METRICS_PORT: '9464', METRICS_HOST: '0.0.0.0' }).metrics).toEqual({
+      port: 9464,
+      host: '0.0.0.0',
+    });
+    expect(parseConfig({ ...valid, METRICS_PORT: '9464', METRICS_HOST: '::' }).metrics?.host).toBe('::');
+    expect(parseConfig({ ...valid, METRICS_PORT: '' }).metrics).toBeUndefined();
+  });
+
+  it('names a bad METRICS_PORT or METRICS_HOST in one line each', () => {
+    expect(problemsOf({ ...valid, METRICS_PORT: '70000', METRICS_HOST: 'http://x/' })).toEqual([
+      'METRICS_PORT must be at most 65535',
+      'METRICS_HOST must be a host name or IP address (127.0.0.1 for this machine only, 0.0.0.0 for every interface)',
+    ]);
+    expect(problemsOf({ ...valid, METRICS_PORT: 'nine' })).toEqual(['METRICS_PORT must be a whole number']);
+  });
 });

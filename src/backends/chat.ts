@@ -153,6 +153,8 @@ interface Sink {
 interface ServerUsage {
   prompt: number;
   completion: number;
+  /** Of the prompt, what the server served from its prompt cache. */
+  cachedPrompt: number;
 }
 
 interface ChoiceState {
@@ -203,6 +205,7 @@ function splitUsage(outcome: StreamOutcome): Usage[] {
   const { choices, usage } = outcome;
   if (usage.length === 0) return choices.map(() => ({ inputTokens: 0, outputTokens: 0 }));
   const prompt = Math.max(...usage.map((u) => u.prompt));
+  const cachedPrompt = Math.max(...usage.map((u) => u.cachedPrompt));
   const perChoice = usage.length > 1;
   // What no choice claims (all of it, for one chunk for the whole request) is shared by the choices without their own.
   const unclaimed = usage
@@ -215,6 +218,7 @@ function splitUsage(outcome: StreamOutcome): Usage[] {
   );
   return choices.map((choice, i) => ({
     inputTokens: i === 0 ? prompt : 0,
+    ...(i === 0 && cachedPrompt > 0 ? { cachedInputTokens: cachedPrompt } : {}),
     outputTokens:
       perChoice && choice.usage ? choice.usage.completion : (shares[sharing.indexOf(choice)] ?? 0),
   }));
@@ -287,7 +291,11 @@ export function createChatBackend(client: OpenAI, options: { contextTokens: numb
           }
         }
         if (chunk.usage) {
-          const usage = { prompt: chunk.usage.prompt_tokens, completion: chunk.usage.completion_tokens };
+          const usage = {
+            prompt: chunk.usage.prompt_tokens,
+            cachedPrompt: chunk.usage.prompt_tokens_details?.cached_tokens ?? 0,
+            completion: chunk.usage.completion_tokens,
+          };
           outcome.usage.push(usage);
           if (ended && !ended.usage) ended.usage = usage;
           ended = undefined;

@@ -1,7 +1,7 @@
 import OpenAI from 'openai';
 import type { ResponseStreamEvent } from 'openai/resources/responses/responses';
 import { UpstreamError } from '../core/errors.ts';
-import type { Generated } from '../core/ports.ts';
+import type { Generated, Usage } from '../core/ports.ts';
 
 /**
  * Reads a Responses API stream into the core's Generated. Text arrives through `onDelta`; a refusal becomes the reply
@@ -14,7 +14,7 @@ export async function streamResponse(
   let text = '';
   let refusal = '';
   let responseId: string | undefined;
-  let usage = { inputTokens: 0, outputTokens: 0 };
+  let usage: Usage = { inputTokens: 0, outputTokens: 0 };
   try {
     const stream = await open();
     for await (const event of stream) {
@@ -33,9 +33,11 @@ export async function streamResponse(
         case 'response.incomplete':
           responseId = event.response.id;
           if (event.response.usage) {
+            const cached = event.response.usage.input_tokens_details?.cached_tokens ?? 0;
             usage = {
               inputTokens: event.response.usage.input_tokens,
               outputTokens: event.response.usage.output_tokens,
+              ...(cached > 0 ? { cachedInputTokens: cached } : {}),
             };
           }
           break;

@@ -46,6 +46,8 @@ export interface Logger {
 export interface Usage {
   inputTokens: number;
   outputTokens: number;
+  /** Of `inputTokens`, those the provider served from its prompt cache (billed lower); absent when none or unknown. */
+  cachedInputTokens?: number;
 }
 
 /** What one generation is asked for. */

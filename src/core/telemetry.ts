@@ -9,7 +9,7 @@ export interface Telemetry {
   /**
    * A turn ended (one reply to a thread's waiting messages). `queueWaitMs`: from the oldest answered message's
    * arrival to the turn's start; `firstTokenMs`: from the start to the model's first text (undefined: none came);
-   * `totalMs`: from the start to the reply's end.
+   * `totalMs`: from the start to the reply's end (shown whole for done and stopped, the failure known for failed).
    */
   turn(event: {
     backend: string;
@@ -24,7 +24,10 @@ export interface Telemetry {
    * `cached_input` the part the provider served from its prompt cache, `output` what it generated.
    */
   tokens(event: { model: string; kind: 'input' | 'cached_input' | 'output'; count: number }): void;
-  /** A fork of `count` alternatives: its vote opened, every alternative failed, or it was cancelled while generating. */
+  /**
+   * A fork of `count` alternatives: its vote opened, every alternative failed, or it was cancelled while generating
+   * (`count` 0 when not known: the fork of a process that stopped).
+   */
   alternatives(event: { count: number; outcome: 'opened' | 'failed' | 'cancelled' }): void;
   /** A vote ended: closed on a winner (`reason`: quorum, close, moderator, deadline) or cancelled (why, as a code). */
   vote(event: { outcome: 'closed' | 'cancelled'; reason: string }): void;
