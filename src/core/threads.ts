@@ -11,6 +11,8 @@ import { closeIfDue, refreshBallot } from './vote-jobs.ts';
 import { applyVoteEvent, ballotChange, isUndecided, LETTERS, leader, voteOf } from './votes.ts';
 
 const cooldownKey = (userId: string) => `cooldown:alternatives:${userId}`;
+/** Where threadfork 0.1 listed its open votes. */
+const LEGACY_OPEN_VOTES = 'index:open-votes';
 
 export interface IncomingMessage {
   threadId: string;
@@ -184,6 +186,24 @@ export function createThreadService(
     return async () => {
       await store.update<number>(cooldownKey(userId), () => previous).catch(() => {});
     };
+  }
+
+  /**
+   * threadfork 0.1 listed open votes apart from the threads with work: migrate their threads now, so their deadlines
+   * are swept like any other.
+   */
+  async function adoptLegacyVotes(): Promise<void> {
+    const legacy = await store.get<string[]>(LEGACY_OPEN_VOTES);
+    if (!legacy) return;
+    for (const voteId of legacy) {
+      const threadId = (await store.get<{ threadId: string }>(`vote:${voteId}`))?.threadId;
+      if (!threadId) continue;
+      await sessions
+        .get(threadId)
+        .catch((error: unknown) => logger.warn({ err: error, threadId }, 'migration failed'));
+      await sessions.setHasWork(threadId, true);
+    }
+    await store.delete(LEGACY_OPEN_VOTES);
   }
 
   return {
@@ -366,6 +386,7 @@ export function createThreadService(
     },
 
     async resume() {
+      await adoptLegacyVotes();
       for (const threadId of await sessions.threadsWithWork()) {
         try {
           const session = await sessions.get(threadId);
