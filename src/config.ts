@@ -176,3 +176,14 @@ export function readEnv(
   if (problems.length > 0) throw new ConfigError(problems);
   return { ...parseEnv(fileText), ...env };
 }
+
+/** The configuration of an entry point (`npm start`, `npm run start:sharded`): a bad one exits 78 (EX_CONFIG) with its lines. */
+export function loadConfigOrExit(): Config {
+  try {
+    return parseConfig(readEnv());
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(error.message);
+    process.exit(78);
+  }
+}

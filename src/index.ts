@@ -1,15 +1,8 @@
 import { startBot } from './app.ts';
-import { ConfigError, parseConfig, readEnv } from './config.ts';
+import { loadConfigOrExit } from './config.ts';
 import { createLogger } from './logger.ts';
 
-let config: ReturnType<typeof parseConfig>;
-try {
-  config = parseConfig(readEnv());
-} catch (error) {
-  if (!(error instanceof ConfigError)) throw error;
-  console.error(error.message);
-  process.exit(78); // EX_CONFIG
-}
+const config = loadConfigOrExit();
 
 const logger = createLogger(config.logLevel);
 try {

@@ -10,7 +10,7 @@ import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { REST, type RESTGetAPIGatewayBotResult, Routes, type Shard, ShardingManager } from 'discord.js';
-import { type Config, ConfigError, parseConfig, readEnv } from './config.ts';
+import { type Config, loadConfigOrExit } from './config.ts';
 import { createLogger } from './logger.ts';
 import type { OpsServer } from './ops/ops-server.ts';
 import { serveManagerOps, shardMetricsPort } from './ops/shards.ts';
@@ -21,14 +21,7 @@ const SHARD_READY_TIMEOUT_MS = 60_000;
 /** How long a shard may take to stop cleanly before it is killed. */
 const SHARD_STOP_TIMEOUT_MS = 15_000;
 
-let config: Config;
-try {
-  config = parseConfig(readEnv());
-} catch (error) {
-  if (!(error instanceof ConfigError)) throw error;
-  console.error(error.message);
-  process.exit(78); // EX_CONFIG
-}
+const config = loadConfigOrExit();
 if (!/^rediss?:\/\//.test(config.storeUrl)) {
   console.error(
     'STORE_URL must be a redis:// or rediss:// URL to run sharded: the shards are separate processes that share one Redis (an SQLite file serves one process; use npm start for that).',
