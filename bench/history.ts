@@ -77,6 +77,7 @@ function openCore(dir: string) {
       quorum: 1,
       voteMs: 60_000,
       gatherMessages: false,
+      blind: false,
     },
   });
   return { store, sessions, log, threads };
@@ -102,10 +103,12 @@ function session(threadId: string, branches: Branch[], active: string): ThreadSe
       quorum: 1,
       voteMs: 60_000,
       gatherMessages: false,
+      blind: false,
     },
     inbox: [],
     failed: [],
     vote: undefined,
+    activity: {},
     fence: 0,
     forkHistory: [],
   };

@@ -96,9 +96,10 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
       alternativesCount: config.alternatives.defaultCount,
       autoAlternatives: 0,
       alternativesEnabled: true,
-      quorum: 1,
+      quorum: config.alternatives.quorum,
       voteMs: config.alternatives.voteMs,
       gatherMessages: false,
+      blind: config.alternatives.blind,
     },
   });
   const ctx: BotContext = {

@@ -59,6 +59,8 @@ const envSchema = z.object({
   ALTERNATIVES_MAX: optional(int(2, 5)).default(5),
   ALTERNATIVES_COOLDOWN_SECONDS: optional(int(0, 3600)).default(30),
   VOTE_SECONDS: optional(int(5, 86_400)).default(120),
+  VOTE_QUORUM: optional(int(0, 100)).default(0),
+  BLIND_VOTES: optional(z.enum(['true', 'false'], { error: 'must be true or false' })).default('false'),
   MODERATOR_ROLE_IDS: optional(idList).default([]),
   AUDIT_CHANNEL_ID: optional(snowflake),
   SHUTDOWN_GRACE_SECONDS: optional(int(0, 600)).default(10),
@@ -86,7 +88,16 @@ export interface Config {
   shutdownGraceMs: number;
   /** For `npm run start:sharded`: how many shards; undefined asks Discord (GET /gateway/bot). */
   shardCount: number | undefined;
-  alternatives: { defaultCount: number; maxCount: number; cooldownMs: number; voteMs: number };
+  alternatives: {
+    defaultCount: number;
+    maxCount: number;
+    cooldownMs: number;
+    voteMs: number;
+    /** Votes that close a vote at once; 0: a majority of the people active in the thread. */
+    quorum: number;
+    /** New threads vote blind: alternatives by letter only, shuffled, revealed when the vote closes. */
+    blind: boolean;
+  };
   moderatorRoleIds: string[];
   logLevel: (typeof logLevels)[number];
   /**
@@ -143,6 +154,8 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       maxCount: e.ALTERNATIVES_MAX,
       cooldownMs: e.ALTERNATIVES_COOLDOWN_SECONDS * 1000,
       voteMs: e.VOTE_SECONDS * 1000,
+      quorum: e.VOTE_QUORUM,
+      blind: e.BLIND_VOTES === 'true',
     },
     moderatorRoleIds: e.MODERATOR_ROLE_IDS,
     logLevel: e.LOG_LEVEL,

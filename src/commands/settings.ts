@@ -45,8 +45,8 @@ const data = {
     {
       type: ApplicationCommandOptionType.Integer,
       name: 'quorum',
-      description: 'Votes that decide a vote at once',
-      min_value: 1,
+      description: 'Votes that decide a vote at once (0: a majority of the people active in the last 30 min)',
+      min_value: 0,
       max_value: 100,
     },
     {
@@ -55,6 +55,11 @@ const data = {
       description: 'How long a vote stays open',
       min_value: 5,
       max_value: 86400,
+    },
+    {
+      type: ApplicationCommandOptionType.Boolean,
+      name: 'blind',
+      description: 'Vote blind: letters only, shuffled; models and styles shown when the vote closes',
     },
     {
       type: ApplicationCommandOptionType.Boolean,
@@ -70,7 +75,7 @@ export function describeSettings(settings: ThreadSettings): string {
     `**Instructions:** ${settings.instructions ? settings.instructions : '(none)'}`,
     `**Alternatives:** ${settings.alternativesEnabled ? `on, ${settings.alternativesCount} by default` : 'off'}`,
     `**Automatic alternatives:** ${settings.autoAlternatives >= 2 ? `${settings.autoAlternatives} for every message` : 'off'}`,
-    `**Vote:** closes at ${settings.quorum} vote${settings.quorum === 1 ? '' : 's'} for one alternative, or after ${Math.round(settings.voteMs / 1000)} s`,
+    `**Vote:** closes at ${settings.quorum > 0 ? `${settings.quorum} vote${settings.quorum === 1 ? '' : 's'}` : 'a majority of the people active in the last 30 minutes'} for one alternative, or after ${Math.round(settings.voteMs / 1000)} s${settings.blind ? '; blind (letters only until it closes)' : ''}`,
     `**Messages during a reply:** ${settings.gatherMessages ? 'answered together' : 'answered one by one'}`,
   ].join('\n');
 }
@@ -90,6 +95,7 @@ export const settings = {
         quorum: o.getInteger('quorum') ?? undefined,
         voteSeconds: o.getInteger('vote_seconds') ?? undefined,
         gatherMessages: o.getBoolean('gather') ?? undefined,
+        blind: o.getBoolean('blind') ?? undefined,
       }).filter(([, value]) => value !== undefined),
     );
     const clearing = instructions === '-';

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import type { CoreDeps, HeldThread } from './deps.ts';
 import { safely } from './deps.ts';
 import { BadInputError, BotError } from './errors.ts';
@@ -15,7 +15,15 @@ import { branchOf } from './model.ts';
 import type { HistoryView, ReplyHandle, Variant } from './ports.ts';
 import { createThinkFilter } from './strip-think.ts';
 import { failMessages, generationOptions, show, shownError } from './turn.ts';
-import { applyVoteEvent, isLive, LETTERS } from './votes.ts';
+import { applyVoteEvent, isLive, LETTERS, quorumFor } from './votes.ts';
+
+/** Fisher-Yates, in place. */
+function shuffle<T>(items: T[]): void {
+  for (let i = items.length - 1; i > 0; i -= 1) {
+    const j = randomInt(i + 1);
+    [items[i], items[j]] = [items[j]!, items[i]!];
+  }
+}
 
 /** What a fork is asked for: by /alternatives, or by the worker for waiting messages (automatic alternatives). */
 export interface ForkSpec {
@@ -85,9 +93,12 @@ export async function runFork(deps: CoreDeps, held: HeldThread, spec: ForkSpec):
   const voteId = randomBytes(6).toString('base64url');
   const now = clock.now();
   const fresh = spec.count - options.length;
-  const planned: Planned[] = Array.from({ length: fresh }, (_, index) => {
-    const style = spec.styles[index]?.trim() || undefined;
-    const model = spec.models[index]?.trim() || before.settings.model;
+  // Blind: the letters go to the asked-for styles and models in a shuffled order, so "B" says nothing of which.
+  const order = Array.from({ length: fresh }, (_, index) => index);
+  if (before.settings.blind) shuffle(order);
+  const planned: Planned[] = order.map((asked, index) => {
+    const style = spec.styles[asked]?.trim() || undefined;
+    const model = spec.models[asked]?.trim() || before.settings.model;
     const option: VoteOption = {
       letter: LETTERS[options.length + index]!,
       branchId: `b${before.nextBranchNumber + index}`,
@@ -104,7 +115,8 @@ export async function runFork(deps: CoreDeps, held: HeldThread, spec: ForkSpec):
     forkPoint,
     options: [...options, ...planned.map((p) => p.option)],
     ballots: {},
-    quorum: before.settings.quorum,
+    quorum: quorumFor(before, spec.invokerId, now),
+    blind: before.settings.blind,
     deadline: now + before.settings.voteMs,
     status: 'generating',
     winner: undefined,
@@ -136,6 +148,7 @@ export async function runFork(deps: CoreDeps, held: HeldThread, spec: ForkSpec):
             letter: alternative.option.letter,
             style: alternative.style,
             model: alternative.option.model,
+            blind: vote.blind,
           },
           replyToMessageId: spec.prompt?.replyTo ?? spec.answers.at(-1)?.messageId,
         }),

@@ -68,6 +68,7 @@ function voteFromV1(vote: VoteV1): Vote {
     })),
     ballots: vote.ballots,
     quorum: vote.quorum,
+    blind: false,
     deadline: vote.deadline,
     // A closed v1 vote that is still the thread's open one was never applied.
     status: vote.status,
@@ -107,10 +108,11 @@ export async function migrateV1(store: Store, log: HistoryLog, legacy: SessionV1
     activeBranchId: legacy.activeBranchId,
     branches,
     nextBranchNumber: legacy.nextBranchNumber,
-    settings: legacy.settings,
+    settings: { ...legacy.settings, blind: false },
     inbox: legacy.inbox,
     failed: legacy.failed,
     vote: vote ? voteFromV1(vote) : undefined,
+    activity: {},
     fence: 0,
     forkHistory: legacy.forkHistory.map(({ before, at }) => ({ before, at })),
   };

@@ -56,7 +56,10 @@ export interface ThreadSettings {
   /** 0: off; 2..5: every message gets that many alternatives and a vote. */
   autoAlternatives: number;
   alternativesEnabled: boolean;
+  /** Votes for one alternative that close a vote at once; 0: a majority of the people active in the thread. */
   quorum: number;
+  /** Alternatives shown by letter only, in a shuffled order; their model and style are revealed when the vote closes. */
+  blind: boolean;
   voteMs: number;
   /** Messages that arrive while a reply runs are answered together in one turn. */
   gatherMessages: boolean;
@@ -102,6 +105,8 @@ export interface Vote {
   /** userId -> letter. */
   ballots: Record<string, string>;
   quorum: number;
+  /** Shown by letter only until the vote closes. */
+  blind: boolean;
   deadline: number;
   status: 'generating' | 'open' | 'closed' | 'applied' | 'cancelled';
   winner: string | undefined;
@@ -134,6 +139,8 @@ export interface ThreadSession {
   failed: PendingMessage[];
   /** The thread's latest vote, whatever its status. */
   vote: Vote | undefined;
+  /** When each person last posted in the thread (the last half hour), for a vote's quorum. */
+  activity: Record<string, number>;
   /** The fencing token of the lock holder that last claimed the thread; a writer with a lower one lost its lock. */
   fence: number;
   /** Branch active before each fork or switch, most recent last, for /branch reset. */

@@ -164,8 +164,10 @@ export interface ThreadPresenter {
     threadId: string,
     reply: {
       turnId: string;
-      /** For an alternative of a vote: its letter and what makes it different. */
-      alternative: { letter: string; style: string | undefined; model: string | undefined } | undefined;
+      /** For an alternative of a vote: its letter and what makes it different (not to be shown while blind). */
+      alternative:
+        | { letter: string; style: string | undefined; model: string | undefined; blind: boolean }
+        | undefined;
       replyToMessageId: string | undefined;
     },
   ): Promise<ReplyHandle>;

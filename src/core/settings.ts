@@ -40,8 +40,8 @@ export function createSettingsService({
       }
       if (rest.alternativesCount === 0)
         throw new BadInputError(`The alternatives count must be between 2 and ${maxAlternatives}.`);
-      if (rest.quorum !== undefined && (rest.quorum < 1 || rest.quorum > 100))
-        throw new BadInputError('The quorum must be between 1 and 100.');
+      if (rest.quorum !== undefined && (rest.quorum < 0 || rest.quorum > 100))
+        throw new BadInputError('The quorum must be between 0 (a majority of the people active) and 100.');
       if (voteSeconds !== undefined && (voteSeconds < 5 || voteSeconds > 86_400)) {
         throw new BadInputError('The vote time must be between 5 seconds and 1 day.');
       }

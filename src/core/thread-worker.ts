@@ -1,5 +1,5 @@
 import type { CoreDeps, HeldThread } from './deps.ts';
-import { BotError } from './errors.ts';
+import { BotError, LockLostError } from './errors.ts';
 import { runFork } from './fork.ts';
 import type { Lease, LockService } from './ports.ts';
 import { answerBatch, userItemOf } from './turn.ts';
@@ -81,6 +81,11 @@ export function createThreadWorkers(deps: CoreDeps & { locks: LockService }): Th
     if (worker.running) return;
     worker.running = loop(threadId, worker)
       .catch((error: unknown) => {
+        // A lost lock is no failure of the jobs still queued: they wait to take the lock again.
+        if (error instanceof LockLostError) {
+          logger.warn({ threadId }, 'lost the thread lock; the new holder goes on');
+          return;
+        }
         logger.error({ err: error, threadId }, 'the thread worker failed');
         for (const queued of worker.jobs.splice(0)) queued.reject(error);
       })

@@ -8,7 +8,15 @@ import { type ModeratorRequest, moderate } from './moderation.ts';
 import type { BranchAction, LockService, Store } from './ports.ts';
 import { createThreadWorkers, type ThreadWorkers } from './thread-worker.ts';
 import { closeIfDue, refreshBallot } from './vote-jobs.ts';
-import { applyVoteEvent, ballotChange, isUndecided, LETTERS, leader, voteOf } from './votes.ts';
+import {
+  ACTIVE_WINDOW_MS,
+  applyVoteEvent,
+  ballotChange,
+  isUndecided,
+  LETTERS,
+  leader,
+  voteOf,
+} from './votes.ts';
 
 const cooldownKey = (userId: string) => `cooldown:alternatives:${userId}`;
 /** Where threadfork 0.1 listed its open votes. */
@@ -235,6 +243,7 @@ export function createThreadService(
         inbox: [],
         failed: [],
         vote: undefined,
+        activity: {},
         fence: 0,
         forkHistory: [],
       };
@@ -264,7 +273,11 @@ export function createThreadService(
       await sessions.update(message.threadId, (s) =>
         s.inbox.some((m) => m.messageId === message.messageId)
           ? s
-          : { ...s, inbox: enqueue(s.inbox, pending) },
+          : {
+              ...s,
+              inbox: enqueue(s.inbox, pending),
+              activity: recentActivity(s.activity, message.authorId, pending.receivedAt),
+            },
       );
       await sessions.setHasWork(message.threadId, true);
       workers.kick(message.threadId);
@@ -417,6 +430,16 @@ export function createThreadService(
 
     idle: () => workers.idle(),
   };
+}
+
+/** Who posted in the thread in the last ACTIVE_WINDOW_MS, with `userId` posting `at`; older entries are dropped. */
+function recentActivity(
+  activity: Record<string, number>,
+  userId: string,
+  at: number,
+): Record<string, number> {
+  const kept = Object.entries(activity).filter(([id, last]) => id !== userId && last > at - ACTIVE_WINDOW_MS);
+  return Object.fromEntries([...kept, [userId, at]]);
 }
 
 /**

@@ -11,6 +11,24 @@ import type {
 
 export const LETTERS = ['A', 'B', 'C', 'D', 'E'] as const;
 
+/** How far back posting in a thread counts as being active in it, for the default quorum. */
+export const ACTIVE_WINDOW_MS = 30 * 60_000;
+
+/**
+ * The votes that close a vote at once: the thread's setting, or (0, the default) a majority of the people who posted
+ * in the thread in the last half hour, the one who asked included.
+ */
+export function quorumFor(session: ThreadSession, invokerId: string, now: number): number {
+  if (session.settings.quorum > 0) return session.settings.quorum;
+  const active = new Set(
+    Object.entries(session.activity)
+      .filter(([, at]) => at > now - ACTIVE_WINDOW_MS)
+      .map(([id]) => id),
+  );
+  active.add(invokerId);
+  return Math.floor(active.size / 2) + 1;
+}
+
 /**
  * A vote's life as pure transitions of its thread's record. Each event is applied in one atomic store update, so a
  * vote is never half-open: opening adds its branches, closing switches the thread to the winner, in the same write.

@@ -2,7 +2,11 @@ import { ButtonStyle } from 'discord.js';
 import type { Vote } from '../core/model.ts';
 import { tally } from '../core/votes.ts';
 import { customId } from './custom-ids.ts';
-import { button, buttonRow, NO_PINGS } from './render.ts';
+import { button, buttonRow, DISCORD_MESSAGE_LIMIT, NO_PINGS } from './render.ts';
+
+/** Cuts a multi-line text to `max` characters, visibly. */
+const cut = (text: string, max: number) => (text.length <= max ? text : `${text.slice(0, max - 1)}…`);
+
 import { alternativeLabel } from './wording.ts';
 
 const closedByText: Record<NonNullable<Vote['closedBy']>['reason'], string> = {
@@ -25,7 +29,7 @@ export function renderBallot(vote: Vote) {
   let headline: string;
   if (open) {
     const deadline = Math.floor(vote.deadline / 1000);
-    headline = `🗳️ **Which reply should the thread continue with?** Closes <t:${deadline}:R>, or as soon as one has ${vote.quorum} vote${vote.quorum === 1 ? '' : 's'}.`;
+    headline = `🗳️ **Which reply should the thread continue with?**${vote.blind ? ' (blind: models and styles are shown when it closes)' : ''} Closes <t:${deadline}:R>, or as soon as one has ${vote.quorum} vote${vote.quorum === 1 ? '' : 's'}.`;
   } else if (vote.status === 'closed' || vote.status === 'applied') {
     const reason = vote.closedBy ? closedByText[vote.closedBy.reason] : 'closed';
     const by =
@@ -53,7 +57,16 @@ export function renderBallot(vote: Vote) {
       ),
     );
   }
-  return { content: `${headline}\n${tallyLine}`, components: rows, allowedMentions: NO_PINGS };
+  // A blind vote reveals what each letter was once it is decided.
+  const reveal =
+    vote.blind && (vote.status === 'closed' || vote.status === 'applied')
+      ? `\n${vote.options.map((o) => `**${o.letter}**: ${o.branchId === vote.parentBranchId && vote.options[0] === o ? 'the reply it already had' : alternativeLabel(o)}`).join(' · ')}`
+      : '';
+  return {
+    content: cut(`${headline}\n${tallyLine}${reveal}`, DISCORD_MESSAGE_LIMIT),
+    components: rows,
+    allowedMentions: NO_PINGS,
+  };
 }
 
 /** The ephemeral menu a moderator gets: close the vote on any alternative that finished. */
@@ -66,7 +79,7 @@ export function renderPickMenu(vote: Vote) {
         ...choices.map((o) =>
           button(
             customId({ kind: 'pick', voteId: vote.id, letter: o.letter }),
-            `${o.letter} · ${alternativeLabel(o)}`.slice(0, 80),
+            vote.blind ? o.letter : cut(`${o.letter} · ${alternativeLabel(o)}`, 80),
           ),
         ),
       ),

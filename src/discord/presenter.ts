@@ -86,7 +86,11 @@ export function createDiscordPresenter({
         queue,
         logger,
         turnId,
-        header: alternative ? `**${alternative.letter}** · ${alternativeLabel(alternative)}` : undefined,
+        header: alternative
+          ? alternative.blind
+            ? `**${alternative.letter}**`
+            : `**${alternative.letter}** · ${alternativeLabel(alternative)}`
+          : undefined,
         replyToMessageId,
       });
     },

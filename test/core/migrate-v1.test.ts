@@ -24,6 +24,7 @@ const settings = {
   quorum: 5,
   voteMs: 60_000,
   gatherMessages: false,
+  blind: false,
 };
 const item = (id: string, role: 'user' | 'assistant', text: string) => ({ id, role, text });
 const branchV1 = (

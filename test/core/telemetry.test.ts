@@ -58,6 +58,7 @@ async function createCore() {
       quorum: 1,
       voteMs: 60_000,
       gatherMessages: false,
+      blind: false,
     },
   });
   await threads.startThread({ threadId: THREAD, guildId: 'g', userId: 'u1' });

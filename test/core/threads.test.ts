@@ -34,6 +34,7 @@ function createCore({ cooldownMs = 0, quorum = 1 } = {}) {
     quorum,
     voteMs: 60_000,
     gatherMessages: false,
+    blind: false,
   };
   const threads = createThreadService({
     sessions,
@@ -312,6 +313,40 @@ describe('alternatives and votes', () => {
     const closing = await core.alternatives.vote(vote.id, 'c', 'B');
     expect(closing.vote).toMatchObject({ status: 'closed', winner: 'B', ballots: { a: 'B', c: 'B' } });
     await expect(core.alternatives.vote(vote.id, 'd', 'A')).rejects.toThrow(BadInputError);
+  });
+
+  it('by default closes at a majority of the people who posted in the last half hour', async () => {
+    const core = await startedCore({ quorum: 0 });
+    await core.say('long ago', 'gone');
+    await core.turns.idle();
+    core.clock.advance(31 * 60_000);
+    for (const who of ['u1', 'u2', 'u3']) await core.say(`hi from ${who}`, who);
+    await core.turns.idle();
+    const vote = await core.ask({ count: 2, prompt: { messageId: 'p', authorName: 'u1', text: 'go' } });
+    // Three active (u1, u2, u3; "gone" posted too long ago): two votes decide.
+    expect(vote.quorum).toBe(2);
+    expect((await core.alternatives.vote(vote.id, 'u2', 'B')).vote.status).toBe('open');
+    expect((await core.alternatives.vote(vote.id, 'gone', 'B')).vote).toMatchObject({
+      status: 'closed',
+      winner: 'B',
+    });
+  });
+
+  it('votes blind: letters only while open, each letter one of the asked-for styles, told on the vote', async () => {
+    const core = await startedCore();
+    await core.sessions.update(THREAD, (s) => ({ ...s, settings: { ...s.settings, blind: true } }));
+    await core.say('hi');
+    await core.turns.idle();
+    const vote = await core.ask({
+      count: 3,
+      prompt: { messageId: 'p', authorName: 'u1', text: 'go' },
+      styles: ['formal', 'funny', 'terse'],
+    });
+    expect(vote.blind).toBe(true);
+    expect(vote.options.map((o) => o.style).sort()).toEqual(['formal', 'funny', 'terse']);
+    // Each letter's branch answered with the style its option names, whatever the shuffle gave it.
+    const generation = core.backend.calls.find((c) => c.method === 'generateAlternatives')!;
+    expect(generation.options!.map((o) => o.instructions)).toEqual(vote.options.map((o) => o.style));
   });
 
   it('keeps an exact tally when thirty people click at once', async () => {
