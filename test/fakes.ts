@@ -92,7 +92,9 @@ export function createFakeBackend(): ModelBackend & {
     calls,
     failNext,
     conversations,
-    async runTurn({ provider, history: view, input, options, onDelta }) {
+    async runTurn({ provider: given, history: view, input, options, onDelta, resumed }) {
+      // As the conversations backend does, a resumed turn starts a new conversation from the recorded history.
+      const provider = resumed ? undefined : given;
       const history = provider?.conversationId ? [] : await view.read();
       calls.push({
         method: 'runTurn',

@@ -12,10 +12,6 @@ export function toInputItems(items: readonly Item[]): ResponseInputItem[] {
   return items.map((item) => ({ type: 'message', role: item.role, content: item.text }));
 }
 
-function messageText(item: { content: readonly unknown[] }): string {
-  return item.content.map((part) => (part as { text?: string }).text ?? '').join('');
-}
-
 function chunks<T>(list: readonly T[], size: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < list.length; i += size) out.push(list.slice(i, i + size));
@@ -41,19 +37,6 @@ export function createConversationsBackend(client: OpenAI): ModelBackend {
     }
   }
 
-  /**
-   * Deletes the newest items of a conversation back to `last` (the last item the bot knows it holds): what an
-   * interrupted turn may have appended. Only the most recent page is looked at; an interrupted turn adds a few items.
-   */
-  async function dropAfter(conversationId: string, last: Item | undefined): Promise<void> {
-    const page = await client.conversations.items.list(conversationId, { order: 'desc', limit: 20 });
-    for (const item of page.data) {
-      if (last && item.type === 'message' && item.role === last.role && messageText(item) === last.text)
-        return;
-      if (item.id) await client.conversations.items.delete(item.id, { conversation_id: conversationId });
-    }
-  }
-
   function request(options: GenerationOptions) {
     return {
       model: options.model,
@@ -67,9 +50,14 @@ export function createConversationsBackend(client: OpenAI): ModelBackend {
 
     async runTurn({ provider, history, input, options, signal, onDelta, resumed }) {
       try {
-        const conversationId = provider?.conversationId ?? (await createConversation(await history.read()));
-        if (resumed && provider?.conversationId)
-          await dropAfter(conversationId, (await history.read(history.length - 1))[0]);
+        // An earlier attempt at this turn may have left items in the branch's conversation, or may still be adding
+        // them: a process that lost its lock while its request streamed, whose reply the provider appends when it
+        // ends, after any cleanup done here. So a resumed turn answers in a new conversation made from the bot's
+        // own record; the core releases the old one once this turn is committed.
+        const conversationId =
+          provider?.conversationId && !resumed
+            ? provider.conversationId
+            : await createConversation(await history.read());
         const result = await streamResponse(
           () =>
             retryWhileLocked(

@@ -104,8 +104,10 @@ export interface ModelBackend {
     signal: AbortSignal;
     onDelta(text: string): void;
     /**
-     * True when an earlier attempt at this turn may have reached the provider before the process died: provider
-     * state that keeps history must first drop whatever that attempt left after `history`.
+     * True when an earlier attempt at this turn may have reached the provider (its process died, or lost its lock
+     * and may still be running): provider state that keeps history must not be continued as it is, since that
+     * attempt may add to it at any time. The backend may answer on new provider state instead; the core releases the
+     * old one once the turn is committed.
      */
     resumed?: boolean;
   }): Promise<Generated & { provider: ProviderState | undefined }>;

@@ -5,6 +5,7 @@ import {
   branchOf,
   type Item,
   type PendingMessage,
+  type ProviderState,
   type ThreadSession,
   type ThreadSettings,
 } from './model.ts';
@@ -198,6 +199,17 @@ export async function answerBatch(deps: CoreDeps, held: HeldThread, batch: Pendi
     await show(deps, threadId, handle, { kind: 'failed', text, error: shown, retryMessageId: undefined });
     throw error;
   }
+  // A resumed turn may have moved the branch to new provider state: the old one is no branch's any more
+  // (released before the reply shows as finished, so whoever reads on finds one conversation per branch).
+  if (branch.provider && !sameProvider(branch.provider, result.provider))
+    await backend
+      .release(branch.provider)
+      .catch((error: unknown) =>
+        logger.warn(
+          { err: error, threadId, branchId: branch.id },
+          'could not release replaced provider state',
+        ),
+      );
   telemetry.tokens({ model: session.settings.model, kind: 'input', count: result.usage.inputTokens });
   telemetry.tokens({ model: session.settings.model, kind: 'output', count: result.usage.outputTokens });
   report(stoppedBy ? 'stopped' : 'done', firstTokenAt);
@@ -209,6 +221,11 @@ export async function answerBatch(deps: CoreDeps, held: HeldThread, batch: Pendi
       ? { kind: 'stopped', text, by: stoppedBy }
       : { kind: 'done', text, usage: result.usage, refused: result.refused },
   );
+}
+
+function sameProvider(a: ProviderState, b: ProviderState | undefined): boolean {
+  const keys = Object.keys(a);
+  return b !== undefined && keys.length === Object.keys(b).length && keys.every((key) => a[key] === b[key]);
 }
 
 /** Shows how a reply ended; a thread that cannot show it (archived, locked, deleted message) must not stop work. */

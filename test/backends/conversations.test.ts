@@ -152,11 +152,11 @@ describe('conversations backend', () => {
     expect(failure.userMessage).not.toContain('sk-wrong-secret');
   });
 
-  it('drops what an interrupted attempt left in the conversation before answering again', async () => {
+  it('answers a resumed turn in a new conversation, out of reach of what an earlier attempt left or still adds', async () => {
     const backend = createConversationsBackend(client);
     const first = await turn(backend, undefined, [], 'alice: hi');
     const conversationId = first.provider!.conversationId!;
-    // The process died after OpenAI had taken the input, before the reply was recorded.
+    // An earlier attempt got the input to OpenAI, and its reply may still arrive (a process that lost its lock).
     await client.conversations.items.create(conversationId, {
       items: [{ type: 'message', role: 'user', content: 'bob: again' }],
     });
@@ -170,7 +170,21 @@ describe('conversations backend', () => {
       onDelta() {},
       resumed: true,
     });
-    expect(messageTexts(conversationId)).toEqual(['alice: hi', first.text, 'bob: again', second.text]);
+    expect(second.text).toBe(
+      replyFor({
+        model: options.model,
+        messages: [
+          { role: 'user', text: 'alice: hi' },
+          { role: 'assistant', text: first.text },
+          { role: 'user', text: 'bob: again' },
+        ],
+      }),
+    );
+    const moved = second.provider!.conversationId!;
+    expect(moved).not.toBe(conversationId);
+    expect(messageTexts(moved)).toEqual(['alice: hi', first.text, 'bob: again', second.text]);
+    // The old conversation is the core's to release once the turn is committed.
+    expect(messageTexts(conversationId)).toEqual(['alice: hi', first.text, 'bob: again']);
   });
 
   it('keeps a stopped reply in the conversation as far as it got', async () => {

@@ -237,6 +237,38 @@ describe('turns', () => {
     await core.turns.idle();
     expect(await core.history()).toEqual(['u1: lost?', 'reply to "u1: lost?" after 0 items']);
   });
+
+  it('releases the conversation a resumed turn moved away from, once the turn is committed', async () => {
+    const core = await startedCore();
+    await core.say('first');
+    await core.turns.idle();
+    const before = (await core.sessions.get(THREAD))!.branches.b1!.provider;
+    // An attempt at the next message was interrupted (its process died or lost its lock), perhaps still running.
+    await core.sessions.update(THREAD, (s) => ({
+      ...s,
+      inbox: [
+        { messageId: 'm9', authorId: 'u1', authorName: 'u1', text: 'u1: again', receivedAt: 0, attempts: 1 },
+      ],
+    }));
+    await core.sessions.setHasWork(THREAD, true);
+    await core.turns.resume();
+    await core.turns.idle();
+    const after = (await core.sessions.get(THREAD))!.branches.b1!.provider;
+    expect(after).not.toEqual(before);
+    expect(core.backend.calls.filter((c) => c.method === 'release')).toEqual([
+      { method: 'release', provider: before },
+    ]);
+    expect(core.backend.calls.at(-2)?.history?.map((i) => i.text)).toEqual([
+      'u1: first',
+      'reply to "u1: first" after 0 items',
+    ]);
+    expect(await core.history()).toEqual([
+      'u1: first',
+      'reply to "u1: first" after 0 items',
+      'u1: again',
+      'reply to "u1: again" after 2 items',
+    ]);
+  });
 });
 
 describe('alternatives and votes', () => {
