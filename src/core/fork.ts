@@ -315,6 +315,10 @@ export async function cancelFork(
       ),
   );
   await safely(deps, { threadId: held.threadId, what: 'tell the thread the vote was cancelled' }, () =>
-    deps.presenter.notice(held.threadId, { kind: 'vote_cancelled', reason }),
+    deps.presenter.notice(held.threadId, {
+      kind: 'vote_cancelled',
+      reason,
+      answeredAgain: answers.length === 0 && vote.answersMessageIds.length > 0,
+    }),
   );
 }

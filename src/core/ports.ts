@@ -158,7 +158,12 @@ export type BranchAction = { threadId: string; userId: string } & (
 /** Something the thread is told that is not a reply; the Discord layer words it. */
 export type Notice =
   | { kind: 'branch_action'; action: BranchAction }
-  | { kind: 'vote_cancelled'; reason: NonNullable<Vote['cancelReason']> };
+  | {
+      kind: 'vote_cancelled';
+      reason: NonNullable<Vote['cancelReason']>;
+      /** The messages the vote was answering stay waiting and are answered again (automatic alternatives). */
+      answeredAgain: boolean;
+    };
 
 /** How the core shows things in a thread: structured events only, never Discord text. */
 export interface ThreadPresenter {

@@ -55,7 +55,13 @@ export function noticeText(notice: Notice): string {
   switch (notice.kind) {
     case 'branch_action':
       return `🌿 ${actionSummary(notice.action)} by <@${notice.action.userId}>.`;
-    case 'vote_cancelled':
-      return `🚫 The vote was cancelled: ${cancelText[notice.reason]}.`;
+    case 'vote_cancelled': {
+      // Automatic alternatives cancelled by a restart are made again for the same message: nothing to ask for.
+      const why =
+        notice.reason === 'restart' && notice.answeredAgain
+          ? 'The bot restarted while it was generating alternatives; the message is answered again'
+          : cancelText[notice.reason];
+      return `🚫 The vote was cancelled: ${why}.`;
+    }
   }
 }
