@@ -9,6 +9,7 @@ import { newThread, setArchived } from './routes-channels.ts';
 import { findComponent } from './rules.ts';
 import { ChannelType, isThread, type Json } from './state.ts';
 import type {
+  ChannelRec,
   ChannelView,
   InteractionHandle,
   InteractionRec,
@@ -175,9 +176,28 @@ export class Driver {
   }
 
   archiveThread(threadId: string, opts: { locked?: boolean } = {}): void {
-    const th = this.#ctx.store.channels.get(threadId);
-    if (!th || !isThread(th)) throw new Error(`archiveThread: ${threadId} is no thread`);
+    const th = this.#thread('archiveThread', threadId);
     setArchived(this.#ctx, th, true, opts.locked ?? th.locked);
+  }
+
+  /**
+   * A moderator's "Lock Thread" (or unlock with `locked: false`): the thread stays open, but only members who can
+   * manage threads may post in it (the bot too, unless it has MANAGE_THREADS).
+   */
+  lockThread(threadId: string, locked = true): void {
+    const th = this.#thread('lockThread', threadId);
+    setArchived(this.#ctx, th, th.archived, locked);
+  }
+
+  /** A moderator reopens an archived thread; a lock stays as it is. */
+  unarchiveThread(threadId: string): void {
+    setArchived(this.#ctx, this.#thread('unarchiveThread', threadId), false);
+  }
+
+  #thread(what: string, threadId: string): ChannelRec {
+    const th = this.#ctx.store.channels.get(threadId);
+    if (!th || !isThread(th)) throw new Error(`${what}: ${threadId} is no thread`);
+    return th;
   }
 
   #user(id: string): void {

@@ -81,6 +81,8 @@ export async function createDiscordEmulator(options: DiscordEmulatorOptions = {}
     channel: (id) => driver.channel(id),
     threadsOf: (parentId) => driver.threadsOf(parentId),
     archiveThread: (threadId, opts) => driver.archiveThread(threadId, opts),
+    lockThread: (threadId, locked) => driver.lockThread(threadId, locked),
+    unarchiveThread: (threadId) => driver.unarchiveThread(threadId),
     waitFor: (probe, opts) => driver.waitFor(probe, opts),
     requests: rest.requests,
     commands: (guildId) => driver.commands(guildId),

@@ -164,6 +164,32 @@ describe('discord emulator: messages', () => {
     expect(lockErr.code).toBe(50013);
   });
 
+  it('refuses the bot in a thread locked without archiving (50013), and lets it back in once unlocked', async () => {
+    const { emu, client } = await start();
+    const alice = emu.createUser({ username: 'alice' });
+    const created = once(client, Events.ThreadCreate, (t) => t.name === 'locked open');
+    const threadId = emu.createThread({ parentId: emu.channelId, name: 'locked open', ownerId: alice.id });
+    await created;
+    const thread = client.channels.cache.get(threadId) as ThreadChannel;
+    let updated = once(client, Events.ThreadUpdate, (_old, t) => t.id === threadId);
+    emu.lockThread(threadId);
+    await updated;
+    expect(emu.channel(threadId)).toMatchObject({ archived: false, locked: true });
+    expect(thread.locked).toBe(true);
+    const lockedErr = await apiError(thread.send('hello?'));
+    expect(lockedErr.code).toBe(50013);
+    expect(() => emu.postMessage(threadId, alice.id, 'me too?')).toThrow(/locked/);
+    // Archived as well, then reopened by a moderator: still locked until unlocked.
+    emu.archiveThread(threadId);
+    emu.unarchiveThread(threadId);
+    expect(emu.channel(threadId)).toMatchObject({ archived: false, locked: true });
+    updated = once(client, Events.ThreadUpdate, (_old, t) => t.id === threadId && !t.locked);
+    emu.lockThread(threadId, false);
+    await updated;
+    await thread.send('back');
+    expect(emu.messages(threadId).map((m) => m.content)).toEqual(['back']);
+  });
+
   it('lets the thread owner archive and unarchive its own thread', async () => {
     const { emu, client } = await start();
     const thread = await textChannel(client, emu.channelId).threads.create({ name: 'mine' });

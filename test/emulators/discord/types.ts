@@ -176,6 +176,10 @@ export interface DiscordEmulator {
   channel(id: string): ChannelView | undefined;
   threadsOf(parentId: string): ChannelView[];
   archiveThread(threadId: string, opts?: { locked?: boolean }): void;
+  /** A moderator locks (or, with false, unlocks) a thread without archiving it. */
+  lockThread(threadId: string, locked?: boolean): void;
+  /** A moderator reopens an archived thread; a lock stays. */
+  unarchiveThread(threadId: string): void;
   waitFor<T>(
     probe: () => T | undefined | null | false,
     opts?: { timeoutMs?: number; message?: string },
