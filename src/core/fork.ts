@@ -238,8 +238,21 @@ export async function runFork(deps: CoreDeps, held: HeldThread, spec: ForkSpec):
     }
     const finalOptions = [...options, ...planned.map((p) => p.option)];
     if (branches.length === 0) {
-      await Promise.all(finishes.map(({ handle, outcome }) => show(deps, threadId, handle, outcome)));
+      // Waiting messages that got only failures go to the failed list: the last reply gets their Retry button.
+      const retryMessageId = spec.answers.at(-1)?.messageId;
       await cancelFork(deps, held, started, 'all_failed', spec.answers);
+      await Promise.all(
+        finishes.map(({ handle, outcome }, index) =>
+          show(
+            deps,
+            threadId,
+            handle,
+            outcome.kind === 'failed' && index === finishes.length - 1
+              ? { ...outcome, retryMessageId }
+              : outcome,
+          ),
+        ),
+      );
       throw new BotError('all_failed', 'Every alternative failed; nothing changed. Try again in a moment.');
     }
     const opened = await held.update((s) =>

@@ -503,6 +503,27 @@ describe('alternatives and votes', () => {
     expect(core.backend.calls.filter((c) => c.method === 'generateAlternatives')).toHaveLength(2);
   });
 
+  it('keeps a message whose automatic alternatives all failed, with a Retry that gives it alternatives again', async () => {
+    const core = await startedCore();
+    await core.sessions.update(THREAD, (s) => ({ ...s, settings: { ...s.settings, autoAlternatives: 2 } }));
+    const down = () => new UpstreamError('unavailable', 'OpenAI is down.', { retryable: true });
+    core.backend.failNext.push(down(), down());
+    await core.say('surprise me');
+    await core.turns.idle();
+    let session = (await core.sessions.get(THREAD))!;
+    expect(session.vote?.status).toBe('cancelled');
+    expect(session.failed.map((m) => m.messageId)).toEqual(['m1']);
+    expect(core.presenter.replies.map((r) => r.outcome)).toMatchObject([
+      { kind: 'failed', retryMessageId: undefined },
+      { kind: 'failed', retryMessageId: 'm1' },
+    ]);
+    await core.turns.retry(THREAD, 'm1');
+    await core.turns.idle();
+    session = (await core.sessions.get(THREAD))!;
+    expect(session.vote?.status).toBe('open');
+    expect(session.failed).toEqual([]);
+  });
+
   it('gives every message alternatives when the thread asks for them automatically', async () => {
     const core = await startedCore();
     await core.sessions.update(THREAD, (s) => ({ ...s, settings: { ...s.settings, autoAlternatives: 2 } }));
