@@ -14,6 +14,17 @@ interface Line {
   readonly kind: 'open' | 'close' | 'text';
   /** The fence still open after this line. */
   readonly fenceAfter: Fence | undefined;
+  // What the line holds, found once, so that reading a piece of it costs no more than reading a few characters.
+  /** Index of its first non-whitespace character (`end` for a blank line). */
+  readonly firstContent: number;
+  /** Index after its last non-whitespace character (`start` for a blank line). */
+  readonly contentEnd: number;
+  /** Where the run of backticks holding its last backtick starts (Infinity if it has none). */
+  readonly lastBacktickRun: number;
+  /** Where the run of backticks or tildes that ends its content starts (Infinity if its content ends otherwise). */
+  readonly closingRun: number;
+  /** Its last U+2028 or U+2029 before `contentEnd` (-1 if none): FENCE_LINE's `.` does not match them. */
+  readonly lastSeparator: number;
 }
 
 interface Cut {
@@ -27,9 +38,9 @@ interface Cut {
 // Any indentation is accepted, unlike CommonMark's three spaces: models indent fences inside list items, and a fence
 // missed here would be a fence left open in a chunk.
 const FENCE_LINE = /^[ \t]*(`{3,}|~{3,})(.*)$/;
-// Cheap test before reading a piece of a cut line as a whole.
-const STARTS_WITH_MARKER = /^(?:`{3}|~{3})/;
 const WHITESPACE = /\s/;
+const BACKTICK = 0x60;
+const TILDE = 0x7e;
 
 const PARAGRAPH = 3;
 const LINE = 2;
@@ -78,7 +89,7 @@ export function splitMessage(text: string, limit = 2000): string[] {
     position = skipBlank(source, position, limit / 4);
     if (position >= contentEnd) break;
     const line = lines[lineAt(position)];
-    if (carried !== undefined && line?.kind === 'close' && source.slice(line.start, position).trim() === '') {
+    if (carried !== undefined && line?.kind === 'close' && position <= line.firstContent) {
       // The previous chunk already closed this block; reopening it only to close it again would show an empty one.
       position = line.end + 1;
       carried = undefined;
@@ -124,10 +135,44 @@ function parseLines(source: string): Line[] {
         open = undefined;
       }
     }
-    lines.push({ start, end, blank: content.trim() === '', kind, fenceAfter: open });
+    const contentEnd = start + content.trimEnd().length;
+    const lastBacktick = content.lastIndexOf('`');
+    const last = source.charCodeAt(contentEnd - 1);
+    // lastIndexOf from -1 would still look at index 0.
+    const separator =
+      contentEnd === start
+        ? -1
+        : Math.max(
+            content.lastIndexOf('\u2028', contentEnd - start - 1),
+            content.lastIndexOf('\u2029', contentEnd - start - 1),
+          );
+    lines.push({
+      start,
+      end,
+      blank: contentEnd === start,
+      kind,
+      fenceAfter: open,
+      firstContent: end - content.trimStart().length,
+      contentEnd,
+      lastBacktickRun:
+        lastBacktick === -1 ? Number.POSITIVE_INFINITY : runStart(source, start + lastBacktick),
+      closingRun:
+        contentEnd > start && (last === BACKTICK || last === TILDE)
+          ? runStart(source, contentEnd - 1)
+          : Number.POSITIVE_INFINITY,
+      lastSeparator: separator === -1 ? -1 : start + separator,
+    });
     if (newline === -1) return lines;
     start = newline + 1;
   }
+}
+
+/** Where the run of the character at `index` (repeated) starts. */
+function runStart(source: string, index: number): number {
+  const code = source.charCodeAt(index);
+  let start = index;
+  while (start > 0 && source.charCodeAt(start - 1) === code) start--;
+  return start;
 }
 
 function lineIndexAt(lines: readonly Line[], position: number): number {
@@ -148,8 +193,12 @@ function lineIndexAt(lines: readonly Line[], position: number): number {
  */
 function skipBlank(source: string, position: number, maxIndent: number): number {
   let content = position;
-  while (content < source.length && WHITESPACE.test(source[content] ?? '')) content++;
-  const newline = source.lastIndexOf('\n', content - 1);
+  // The last line break passed; searching back for it from `content` could cross a whole long line each chunk.
+  let newline = -1;
+  while (content < source.length && WHITESPACE.test(source[content] ?? '')) {
+    if (source[content] === '\n') newline = content;
+    content++;
+  }
   const lineStart = newline >= position ? newline + 1 : position;
   const atLineStart = lineStart === 0 || source[lineStart - 1] === '\n';
   return atLineStart && content - lineStart <= maxIndent ? lineStart : content;
@@ -176,7 +225,7 @@ function chooseCut(
     if (line.blank) continue;
     // Keeping the code block together in the next chunk reads better than cutting it where it starts.
     const outside = line.fenceAfter === undefined ? 1 : 0;
-    const contentEnd = start + source.slice(start, line.end).trimEnd().length;
+    const contentEnd = Math.max(start, line.contentEnd);
     if (contentEnd - position + closeLength(line.fenceAfter) <= budget) {
       // A chunk ending with an opening fence would show an empty block and repeat the fence in the next chunk.
       if (line.kind !== 'open') {
@@ -194,9 +243,9 @@ function chooseCut(
     while (firstContent < line.end && WHITESPACE.test(source[firstContent] ?? '')) firstContent++;
     if (line.kind === 'text') {
       // Each piece of a cut line becomes a line of its own, which must not open or close a block of its own.
+      const pieces = createPieceReader(source, line, start, maxEnd);
       const safe = (end: number, next: number): boolean =>
-        !(startsWithMarker(source, start) && readsAsFence(source.slice(start, end), line.fenceAfter)) &&
-        !(startsWithMarker(source, next) && readsAsFence(source.slice(next, line.end), line.fenceAfter));
+        !pieces.headIsFence(end) && !pieces.restIsFence(next);
       for (let end = firstContent + 1; end <= maxEnd; end++) {
         if (!isSpace(source[end]) || isSpace(source[end - 1])) continue;
         let next = end;
@@ -246,21 +295,92 @@ function isSpace(character: string | undefined): boolean {
   return character === ' ' || character === '\t';
 }
 
-/** Whether `piece`, read as a line where `open` is the block open before it, would open or close a block. */
-function readsAsFence(piece: string, open: Fence | undefined): boolean {
-  const match = FENCE_LINE.exec(piece.trimEnd());
-  const marker = match?.[1];
-  if (marker === undefined) return false;
-  const rest = match?.[2] ?? '';
-  if (open === undefined) return !(marker.startsWith('`') && rest.includes('`'));
-  return marker[0] === open.marker[0] && marker.length >= open.marker.length && rest.trim() === '';
-}
+/**
+ * Reads the two pieces of a cut text line as lines of their own, where `open` is the block open around the line:
+ * whether `source[start, end)` or `source[next, line.end)` would open or close a block (FENCE_LINE on the piece
+ * without its trailing whitespace). Slicing and matching each piece would cost its length at every place a long line
+ * could be cut; these answers cost constant time (or, for the rest of the line after a run of indentation, the run
+ * once), from facts about the line and about what follows the marker that `start` begins with, up to `maxEnd`.
+ */
+function createPieceReader(
+  source: string,
+  line: Line,
+  start: number,
+  maxEnd: number,
+): { headIsFence(end: number): boolean; restIsFence(next: number): boolean } {
+  const open = line.fenceAfter;
+  const openCode = open?.marker.charCodeAt(0);
+  const isMarker = (code: number) => code === BACKTICK || code === TILDE;
 
-/** Whether the text from `position` to the end of its line, once its indentation is dropped, begins a fence. */
-function startsWithMarker(source: string, position: number): boolean {
-  let start = position;
-  while (isSpace(source[start])) start++;
-  return STARTS_WITH_MARKER.test(source.slice(start, start + 3));
+  // Indentation after a position: the last run read is kept, as hard cuts try positions one by one backwards.
+  let indentFrom = Number.POSITIVE_INFINITY;
+  let indentTo = Number.POSITIVE_INFINITY;
+  const skipIndent = (at: number): number => {
+    if (at >= indentFrom && at <= indentTo) return indentTo;
+    if (at === indentFrom - 1 && isSpace(source[at])) {
+      indentFrom = at;
+      return indentTo;
+    }
+    let end = at;
+    while (end < line.end && isSpace(source[end])) end++;
+    indentFrom = at;
+    indentTo = end;
+    return end;
+  };
+
+  // The piece before a cut always starts at `start`; no cut lies past maxEnd.
+  const marker = skipIndent(start);
+  const code = marker < line.end ? source.charCodeAt(marker) : Number.NaN;
+  let markerEnd = marker;
+  if (isMarker(code)) while (markerEnd <= maxEnd && source.charCodeAt(markerEnd) === code) markerEnd++;
+  // After the marker: its first backtick, its first non-whitespace, and the first non-whitespace after a separator.
+  let backtick = Number.POSITIVE_INFINITY;
+  let content = Number.POSITIVE_INFINITY;
+  let afterSeparator = Number.POSITIVE_INFINITY;
+  let separator = false;
+  for (let i = markerEnd; isMarker(code) && i < Math.min(line.end, maxEnd); i++) {
+    const character = source[i] ?? '';
+    if (character === '`' && backtick === Number.POSITIVE_INFINITY) backtick = i;
+    if (!WHITESPACE.test(character)) {
+      if (content === Number.POSITIVE_INFINITY) content = i;
+      if (separator) {
+        afterSeparator = i;
+        break;
+      }
+    } else if (character === '\u2028' || character === '\u2029') separator = true;
+  }
+
+  return {
+    headIsFence(end) {
+      if (!isMarker(code)) return false;
+      const length = Math.min(markerEnd, end) - marker;
+      if (length < 3) return false;
+      if (end > markerEnd) {
+        // A separator followed by content before the end makes FENCE_LINE fail.
+        if (afterSeparator < end) return false;
+        if (open === undefined) return !(code === BACKTICK && backtick < end);
+        return code === openCode && length >= open.marker.length && content >= end;
+      }
+      return open === undefined || (code === openCode && length >= open.marker.length);
+    },
+    restIsFence(next) {
+      const at = skipIndent(next);
+      const first = source.charCodeAt(at);
+      if (at + 2 >= line.end || !isMarker(first)) return false;
+      if (source.charCodeAt(at + 1) !== first || source.charCodeAt(at + 2) !== first) return false;
+      // Separators are never part of the marker: one at or after it is in the rest.
+      if (line.lastSeparator >= at) return false;
+      // The rest holds a backtick unless the marker is the line's last run of backticks.
+      if (open === undefined) return first === TILDE || at >= line.lastBacktickRun;
+      // The rest is blank if the marker runs to the end of the line's content.
+      return (
+        first === openCode &&
+        at >= line.closingRun &&
+        source.charCodeAt(line.contentEnd - 1) === first &&
+        line.contentEnd - at >= open.marker.length
+      );
+    },
+  };
 }
 
 function isLowSurrogate(code: number): boolean {

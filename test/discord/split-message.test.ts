@@ -209,6 +209,31 @@ describe('splitMessage', () => {
     for (const limit of [7, 8, 9, 10, 11, 13, 17]) expectValidChunks(text, limit);
   });
 
+  it('reads each piece of a cut line as a line of its own: fence, inline code, or neither', () => {
+    // Outputs of the implementation that sliced each piece and matched it, pinned: the piece reader must agree.
+    const cases: [string, number, string[]][] = [
+      ['```ts `x`', 8, ['```ts `x', '`']],
+      ['``````ts`', 8, ['``', '````ts`']],
+      ['```ts\n```ts', 10, ['```ts\n```t', 's']],
+      ['~~~x\n```` ', 8, ['~~~x\n```', '`']],
+      ['```~~~\n````` `', 10, ['```~~~\n``', '``` `']],
+      ['`````\n```` ```', 13, ['`````\n````', '```']],
+      // FENCE_LINE's `.` stops at a line or paragraph separator: a piece holding one inside is no fence.
+      ['~~~ \u2028\u2028```', 8, ['~~~ \u2028\u2028``', '`']],
+      ['` ~~~\u2028```', 8, ['`', '~~~\u2028```']],
+    ];
+    for (const [text, limit, chunks] of cases)
+      expect(splitMessage(text, limit), JSON.stringify(text)).toEqual(chunks);
+  });
+
+  it('splits a long line of fence-like words, each a possible cut, into valid chunks', () => {
+    // Before each piece was read in constant time, this line took seconds (each piece sliced to the end of the line).
+    const text = '``` '.repeat(20_000);
+    const chunks = splitMessage(text);
+    expect(chunks.every((chunk) => chunk.length <= 2000)).toBe(true);
+    expect(chunks.join(' ').replace(/\s+/g, '')).toBe(text.replace(/\s+/g, ''));
+  });
+
   it('keeps the indentation of a code line that starts a chunk', () => {
     const text = `\`\`\`py\ndef f():\n    return 1\n    return 2\n\`\`\``;
     const chunks = splitMessage(text, 30);
