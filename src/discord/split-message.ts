@@ -63,13 +63,37 @@ const graphemes = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
  * trailing blank lines; a text with nothing but whitespace gives no chunks.
  */
 export function splitMessage(text: string, limit = 2000): string[] {
+  return createSplitter(limit).split(text);
+}
+
+/** Splits successive versions of one text; see {@link createSplitter}. */
+export interface Splitter {
+  /** The chunks {@link splitMessage} gives for `text`. */
+  split(text: string): string[];
+}
+
+/** A chunk and what it was made from, kept to be reused by the next version of the text. */
+interface Settled {
+  readonly text: string;
+  /** No chunk up to this one read the source at or past this index (Infinity: it read where the source ends). */
+  readonly settledBy: number;
+  /** Where the next chunk's search starts, and the fence it reopens. */
+  readonly next: number;
+  readonly carried: Fence | undefined;
+}
+
+/**
+ * A splitter for a text that changes mostly at its end, like a reply being streamed and edited into place: each
+ * version gets exactly the chunks of {@link splitMessage}, but the chunks and lines that the previous version settled
+ * within the part both versions share are reused, not made again. A chunk is settled when everything its cut was
+ * chosen from (the lines up to one past its room, and content beyond its room showing that it is not the last) lies
+ * before the end of the text: more text cannot change it. So a version costs a comparison with the previous one (at
+ * memory speed) and the splitting of its last chunk or two, where splitting it whole would cost its whole length.
+ */
+export function createSplitter(limit = 2000): Splitter {
   if (!Number.isInteger(limit) || limit < 1) {
     throw new RangeError(`limit must be a positive integer, got ${limit}`);
   }
-  const source = text.replace(/\r\n?/g, '\n');
-  const lines = parseLines(source);
-  const contentEnd = source.trimEnd().length;
-
   // Fences too long to repeat in every chunk would eat the room for content: those are passed through unrepaired.
   const closeLength = (fence: Fence | undefined): number =>
     fence !== undefined && fence.marker.length + 1 <= limit / 6 ? fence.marker.length + 1 : 0;
@@ -78,43 +102,89 @@ export function splitMessage(text: string, limit = 2000): string[] {
     if (closeLength(fence) === 0 || fence === undefined) return '';
     return fence.opener.length + 1 <= limit / 3 ? `${fence.opener}\n` : `${fence.marker}\n`;
   };
-  const lineAt = (position: number): number => lineIndexAt(lines, position);
-  const fenceAtEnd = (end: number): Fence | undefined => lines[lineAt(end - 1)]?.fenceAfter;
 
-  const chunks: string[] = [];
-  let position = 0;
-  // The fence the previous chunk closed, to be reopened.
-  let carried: Fence | undefined;
-  for (;;) {
-    position = skipBlank(source, position, limit / 4);
-    if (position >= contentEnd) break;
-    const line = lines[lineAt(position)];
-    if (carried !== undefined && line?.kind === 'close' && position <= line.firstContent) {
-      // The previous chunk already closed this block; reopening it only to close it again would show an empty one.
-      position = line.end + 1;
-      carried = undefined;
-      continue;
-    }
-    const prefix = reopening(carried);
-    const budget = limit - prefix.length;
-    const endFence = fenceAtEnd(contentEnd);
-    if (contentEnd - position + closeLength(endFence) <= budget) {
-      chunks.push(prefix + source.slice(position, contentEnd) + closing(endFence));
-      break;
-    }
-    const cut = chooseCut(source, lines, position, budget, closeLength);
-    const fence = fenceAtEnd(cut.end);
-    chunks.push(prefix + source.slice(position, cut.end).trimEnd() + closing(fence));
-    carried = closeLength(fence) > 0 ? fence : undefined;
-    position = cut.next;
-  }
-  return chunks;
+  let previous: { source: string; lines: Line[]; settled: Settled[] } | undefined;
+
+  return {
+    split(text) {
+      const source = text.includes('\r') ? text.replace(/\r\n?/g, '\n') : text;
+      const shared = previous === undefined ? 0 : sharedPrefixLength(previous.source, source);
+      // Lines whose line break lies in the shared part are the same lines, with the same fence open after them.
+      // (The line holding `shared` is the first whose line break is not shared.)
+      const lines = previous?.lines ?? [];
+      const keptLines = lines.length === 0 ? 0 : lineIndexAt(lines, shared);
+      lines.length = keptLines;
+      const lastKept = lines[keptLines - 1];
+      parseLines(source, lines, lastKept === undefined ? 0 : lastKept.end + 1, lastKept?.fenceAfter);
+      const settled = previous?.settled ?? [];
+      let keptChunks = 0;
+      while (keptChunks < settled.length && (settled[keptChunks]?.settledBy ?? shared) <= shared)
+        keptChunks++;
+      settled.length = keptChunks;
+
+      const contentEnd = source.trimEnd().length;
+      const lineAt = (position: number): number => lineIndexAt(lines, position);
+      const fenceAtEnd = (end: number): Fence | undefined => lines[lineAt(end - 1)]?.fenceAfter;
+      const lineEndRead = (index: number): number => {
+        const line = lines[index];
+        return line === undefined || line.end >= source.length ? Number.POSITIVE_INFINITY : line.end + 1;
+      };
+
+      const last = settled[keptChunks - 1];
+      let position = last?.next ?? 0;
+      // The fence the previous chunk closed, to be reopened.
+      let carried = last?.carried;
+      let settledBy = last?.settledBy ?? 0;
+      for (;;) {
+        position = skipBlank(source, position, limit / 4);
+        if (position >= contentEnd) break;
+        const lineIndex = lineAt(position);
+        const line = lines[lineIndex];
+        if (carried !== undefined && line?.kind === 'close' && position <= line.firstContent) {
+          // The previous chunk already closed this block; reopening it only to close it again would show an empty one.
+          settledBy = Math.max(settledBy, lineEndRead(lineIndex));
+          position = line.end + 1;
+          carried = undefined;
+          continue;
+        }
+        const prefix = reopening(carried);
+        const budget = limit - prefix.length;
+        const endFence = fenceAtEnd(contentEnd);
+        if (contentEnd - position + closeLength(endFence) <= budget) {
+          settled.push({
+            text: prefix + source.slice(position, contentEnd) + closing(endFence),
+            settledBy: Number.POSITIVE_INFINITY,
+            next: contentEnd,
+            carried: undefined,
+          });
+          break;
+        }
+        const cut = chooseCut(source, lines, position, budget, closeLength);
+        const fence = fenceAtEnd(cut.end);
+        // The cut was chosen from the lines starting within the room and the line after them (whether it is blank or
+        // opens a block); content past the room tells that this is not the last chunk.
+        let beyond = position + budget;
+        while (beyond < source.length && WHITESPACE.test(source[beyond] ?? '')) beyond++;
+        settledBy = Math.max(
+          settledBy,
+          lineEndRead(lineAt(position + budget - 1) + 1),
+          beyond < source.length ? beyond + 1 : Number.POSITIVE_INFINITY,
+        );
+        const chunk = prefix + source.slice(position, cut.end).trimEnd() + closing(fence);
+        carried = closeLength(fence) > 0 ? fence : undefined;
+        position = cut.next;
+        settled.push({ text: chunk, settledBy, next: position, carried });
+      }
+      previous = { source, lines, settled };
+      return settled.map((chunk) => chunk.text);
+    },
+  };
 }
 
-function parseLines(source: string): Line[] {
-  const lines: Line[] = [];
-  let open: Fence | undefined;
-  let start = 0;
+/** Parses the lines of `source` from `from` (a line's start, with `fenceBefore` open there) onto `lines`. */
+function parseLines(source: string, lines: Line[], from: number, fenceBefore: Fence | undefined): void {
+  let open = fenceBefore;
+  let start = from;
   for (;;) {
     const newline = source.indexOf('\n', start);
     const end = newline === -1 ? source.length : newline;
@@ -162,9 +232,27 @@ function parseLines(source: string): Line[] {
           : Number.POSITIVE_INFINITY,
       lastSeparator: separator === -1 ? -1 : start + separator,
     });
-    if (newline === -1) return lines;
+    if (newline === -1) return;
     start = newline + 1;
   }
+}
+
+/**
+ * How many leading characters two texts share. Comparing prefixes with `===` runs at memory speed, a loop over
+ * characters far slower; versions of a streamed reply mostly differ near the end, so the prefixes tried grow from there.
+ */
+function sharedPrefixLength(a: string, b: string): number {
+  const length = Math.min(a.length, b.length);
+  let equal = 0;
+  for (let back = 64; ; back *= 8) {
+    const at = Math.max(0, length - back);
+    if (a.slice(0, at) === b.slice(0, at)) {
+      equal = at;
+      break;
+    }
+  }
+  while (equal < length && a.charCodeAt(equal) === b.charCodeAt(equal)) equal++;
+  return equal;
 }
 
 /** Where the run of the character at `index` (repeated) starts. */
