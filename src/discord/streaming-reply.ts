@@ -2,7 +2,7 @@ import { ButtonStyle, type Client, type Message, type SendableChannels } from 'd
 import type { Logger, ReplyHandle, ReplyOutcome, Usage } from '../core/ports.ts';
 import type { EditQueue } from './edit-queue.ts';
 import { button, buttonRow, customIds, DISCORD_MESSAGE_LIMIT, NO_PINGS } from './render.ts';
-import { splitMessage } from './split-message.ts';
+import { createSplitter } from './split-message.ts';
 import { withUnarchive } from './thread-access.ts';
 
 /** Discord's typing indicator lasts about 10 s. */
@@ -39,9 +39,10 @@ const MAY_NEED_TWO = DISCORD_MESSAGE_LIMIT - Math.floor(DISCORD_MESSAGE_LIMIT / 
  * message, which is finalised last: a reply never looks finished while its rest is still arriving.
  *
  * An update only keeps the text: it is split into messages when a post or an edit runs (at most one edit per 1.25 s),
- * never per update, so a reply streamed in many small deltas costs time in proportion to its length. Whether the
- * reply has outgrown its last message is told from lengths alone, against the room that message had at the last
- * split; a new message is posted then, or at the next edit if a code block opened meanwhile took that room.
+ * never per update, and a split reuses the messages the previous one settled, so a reply streamed in many small
+ * deltas costs time in proportion to its length. Whether the reply has outgrown its last message is told from
+ * lengths alone, against the room that message had at the last split; a new message is posted then, or at the next
+ * edit if a code block opened meanwhile took that room.
  */
 export async function startStreamingReply({
   client,
@@ -88,6 +89,8 @@ export async function startStreamingReply({
     rows: [],
   };
   let version = 0;
+  // The text changes mostly at its end: the splitter reuses the messages an earlier version settled.
+  const splitter = createSplitter(DISCORD_MESSAGE_LIMIT);
   let split: { body: string; footer: string | undefined; chunks: string[] } | undefined;
   let wanted: Wanted[] = [];
   let wantedVersion = -1;
@@ -104,7 +107,7 @@ export async function startStreamingReply({
     if (wantedVersion === version) return wanted;
     const { body, footer, rows } = reply;
     if (split?.body !== body || split.footer !== footer) {
-      const chunks = splitMessage([header, body, footer].filter(Boolean).join('\n'), DISCORD_MESSAGE_LIMIT);
+      const chunks = splitter.split([header, body, footer].filter(Boolean).join('\n'));
       split = { body, footer, chunks };
       splitBodyLength = body.length;
       room = DISCORD_MESSAGE_LIMIT - (chunks.at(-1)?.length ?? 0);
