@@ -97,6 +97,8 @@ export async function startStreamingReply({
   // At the last split: the body's length, and how many characters its last message could still take.
   let splitBodyLength = 0;
   let room = 0;
+  // The text of the last update, as the core built it (by appending deltas).
+  let streamed = '';
 
   const want = (body: string, footer: string | undefined, rows: Row[]) => {
     reply = { body, footer, rows };
@@ -105,6 +107,9 @@ export async function startStreamingReply({
 
   const current = (): Wanted[] => {
     if (wantedVersion === version) return wanted;
+    // V8 keeps a string built by appending as a chain of its pieces, which every reading of it walks and copies again;
+    // reading one character stores it flat, in place, so later versions append to one piece and stay cheap to read.
+    streamed.charCodeAt(0);
     const { body, footer, rows } = reply;
     if (split?.body !== body || split.footer !== footer) {
       const chunks = splitter.split([header, body, footer].filter(Boolean).join('\n'));
@@ -206,6 +211,7 @@ export async function startStreamingReply({
     update(text) {
       if (finished) return;
       stopTyping();
+      streamed = text;
       want(`${text}${CURSOR}`, undefined, [stopRow]);
       if (queuedFlush) return;
       if (shown.length > 0) {
