@@ -111,8 +111,10 @@ function contains(text: string, code: number, from: number, to: number): boolean
 
 /**
  * Creates a filter that takes a streamed reply delta by delta and returns, after each, what {@link stripThink} would
- * return for everything so far, in time proportional to the delta. Visible text is built by appending; a tag that may
- * be starting is held apart until the characters after it tell what it is.
+ * return for everything so far, in time proportional to the delta. A tag that may be starting is held apart until the
+ * characters after it tell what it is. The text returned is built by appending to the text returned before whenever
+ * it only grew, so that a reader who has it stored flat (V8 does so in place when it is read) makes the next one cheap
+ * to read too.
  */
 export function createThinkFilter(): ThinkFilter {
   let mode = TEXT;
@@ -120,14 +122,18 @@ export function createThinkFilter(): ThinkFilter {
   let leading = true;
   let tagLength = 0;
   let closeLength = 0;
-  /** TAG and ATTRIBUTES: the tag so far, shown as it is until it opens a block. */
+  /** TAG: the tag so far (at most "<think"), read again as text if it proves not to be one. */
   let pending = '';
+  /** TAG and ATTRIBUTES: the kept text and the tag so far, shown as they are until the tag opens a block. */
+  let withTag = '';
   let pendingShape = BLANK;
 
-  // What is kept: the raw text outside closed blocks (and, while `leading`, only whitespace). It ends with `tail`:
-  // as much of "<think" as its end spells, possibly across removed blocks (rule 3 reads the joined text).
-  let head = '';
-  let tail = '';
+  // What is kept: the raw text outside closed blocks (and, while `leading`, only whitespace). Its end may spell part of
+  // "<think" (`tailLength` characters), possibly across removed blocks (rule 3 reads the joined text).
+  let kept = '';
+  let tailLength = 0;
+  /** The kept text before that "<". */
+  let beforeTail = '';
   let keptShape = BLANK;
   let tailShape = BLANK;
   /** Kept text before the first "<think" and non-word character spelled across removed blocks, once there is one. */
@@ -137,7 +143,8 @@ export function createThinkFilter(): ThinkFilter {
   let settled: string | undefined;
   let text = '';
 
-  const appendKept = (source: string, from: number, to: number): void => {
+  /** Keeps `source[from, to)`; `joined`, when given, is the kept text with it already appended. */
+  const appendKept = (source: string, from: number, to: number, joined?: string): void => {
     if (from >= to) return;
     if (leading) {
       for (let i = from; i < to; i++) {
@@ -147,43 +154,37 @@ export function createThinkFilter(): ThinkFilter {
         }
       }
     }
+    const before = kept;
+    kept = joined ?? kept + source.slice(from, to);
     // The shape of the kept text up to `shapeAt`.
     let shape = keptShape;
     let shapeAt = from;
-    // Characters from `run` on are not yet in head or tail.
-    let run = from;
     let i = from;
     let closingFrom = from;
     while (beforeJoinedTag === undefined && i < to) {
-      if (tail.length === 0) {
+      if (tailLength === 0) {
         const lt = source.indexOf('<', i);
         if (lt < 0 || lt >= to) break;
-        head += source.slice(run, lt);
+        beforeTail = lt === from ? before : before + source.slice(from, lt);
         shape = advanceShape(shape, source, shapeAt, lt);
         shapeAt = lt;
         tailShape = shape;
-        tail = '<';
-        i = run = lt + 1;
-      } else if (tail.length < 6) {
-        if ((source.charCodeAt(i) | 0x20) === THINK[tail.length - 1]) {
-          tail += source[i];
-          i = run = i + 1;
-        } else {
-          head += tail;
-          tail = '';
-        }
+        tailLength = 1;
+        i = lt + 1;
+      } else if (tailLength < 6) {
+        if ((source.charCodeAt(i) | 0x20) === THINK[tailLength - 1]) {
+          tailLength++;
+          i++;
+        } else tailLength = 0;
       } else if (isWordCharacter(source.charCodeAt(i))) {
-        head += tail;
-        tail = '';
+        tailLength = 0;
       } else {
-        beforeJoinedTag = head;
+        beforeJoinedTag = beforeTail;
         joinedTagShape = tailShape;
-        head += tail;
-        tail = '';
+        tailLength = 0;
         closingFrom = i;
       }
     }
-    head += source.slice(run, to);
     keptShape = advanceShape(shape, source, shapeAt, to);
     if (beforeJoinedTag !== undefined && contains(source, GT, closingFrom, to)) {
       settled = isPartialTag(joinedTagShape) ? '' : beforeJoinedTag;
@@ -194,15 +195,16 @@ export function createThinkFilter(): ThinkFilter {
     const tag = pending;
     pending = '';
     mode = TEXT;
-    appendKept(tag, 0, tag.length);
+    appendKept(tag, 0, tag.length, withTag);
   };
 
   const openBlock = (): void => {
     mode = BLOCK;
     closeLength = 0;
     pending = '';
+    withTag = '';
     // A leading block takes the whitespace before it (all that is kept while `leading`).
-    if (leading) head = '';
+    if (leading) kept = '';
   };
 
   /** Scans a block for "</think", whitespace, ">"; returns where the scan stopped. */
@@ -238,12 +240,12 @@ export function createThinkFilter(): ThinkFilter {
       // spelled across removed blocks before it.
       if (beforeJoinedTag !== undefined) return isPartialTag(joinedTagShape) ? '' : beforeJoinedTag;
       // The kept text ends with "<think" and the raw text goes on with "<": the tag is the kept one.
-      if (tail.length === 6) return isPartialTag(tailShape) ? '' : head;
-      return isPartialTag(keptShape) ? '' : head + tail;
+      if (tailLength === 6) return isPartialTag(tailShape) ? '' : beforeTail;
+      return isPartialTag(keptShape) ? '' : kept;
     }
     // No ">" after any opening tag yet: nothing is cut.
-    if (mode === TEXT) return isPartialTag(keptShape) ? '' : head + tail;
-    return isPartialTag(pendingShape) ? '' : head + tail + pending;
+    if (mode === TEXT) return isPartialTag(keptShape) ? '' : kept;
+    return isPartialTag(pendingShape) ? '' : withTag;
   };
 
   return {
@@ -264,6 +266,7 @@ export function createThinkFilter(): ThinkFilter {
               mode = TAG;
               tagLength = 1;
               pending = '<';
+              withTag = `${kept}<`;
               pendingShape = nextShape(keptShape, LT);
               i++;
             }
@@ -279,6 +282,7 @@ export function createThinkFilter(): ThinkFilter {
               i++;
             } else {
               pending += delta[i];
+              withTag += delta[i];
               pendingShape = nextShape(pendingShape, code);
               if (tagLength < 6) tagLength++;
               else mode = ATTRIBUTES;
@@ -290,7 +294,7 @@ export function createThinkFilter(): ThinkFilter {
             const gt = delta.indexOf('>', i);
             if (gt < 0) {
               pendingShape = advanceShape(pendingShape, delta, i, delta.length);
-              pending += delta.slice(i);
+              withTag += delta.slice(i);
               i = delta.length;
             } else {
               openBlock();
