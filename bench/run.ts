@@ -3,6 +3,8 @@
  * loopback. Prints the machine, then one table of figures, each with the settings that produced it, and writes the
  * same figures as JSON to bench/results/latest.json. Figures are printed, never asserted.
  *
+ * Part 6 (streaming CPU) runs in this process alone, with no bot and no emulator: see bench/streaming.ts.
+ *
  * `npm run bench -- 1 3` runs parts 1 and 3 only (part 4 comes with part 1); only a full run writes latest.json.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -11,6 +13,13 @@ import { kilobytes, now, round, seconds } from './common.ts';
 import { FORK_COUNT, type ForkCostRow, runForkCost } from './fork-cost.ts';
 import { type LatencyResult, REPLY_TOKENS, runLatency } from './latency.ts';
 import { describeMachine, machine } from './machine.ts';
+import {
+  DELTAS_PER_SECOND,
+  REPLY_KINDS,
+  runStreaming,
+  STREAMING_DELTAS,
+  streamingRows,
+} from './streaming.ts';
 import { type Row, renderTable } from './table.ts';
 import { MESSAGES_PER_THREAD, runThroughput, THREADS, type ThroughputResult } from './throughput.ts';
 import { runTokens, TOKEN_COUNT, type TokensRow } from './tokens.ts';
@@ -25,6 +34,8 @@ const LEGEND = [
   '  conversation once per alternative (20 items per call), ask each copy in turn. T(1) baseline: one response.',
   'threadfork wall times run to the last reply finished in Discord (posted, final edit done); "at the provider" to the',
   '  last token streamed by the OpenAI emulator.',
+  'streaming CPU (part 6, in this process, no network): deltas through createThinkFilter and startStreamingReply into a',
+  '  fake channel, under virtual time; baseline: stripThink of the whole reply at every delta, as the core did before.',
 ];
 
 const ratio = (a: number, b: number) => (b === 0 ? '–' : `${(a / b).toFixed(2)}`);
@@ -210,7 +221,7 @@ function tokenRows(rows: readonly TokensRow[]): Row[] {
   }));
 }
 
-const wanted = new Set(process.argv.slice(2).filter((a) => /^[1-5]$/.test(a)));
+const wanted = new Set(process.argv.slice(2).filter((a) => /^[1-6]$/.test(a)));
 const runs = (part: string) => wanted.size === 0 || wanted.has(part) || (part === '4' && wanted.has('1'));
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -239,6 +250,8 @@ async function part<T>(name: string, run: () => Promise<T>, toRows: (result: T) 
   }
 }
 
+// First, while nothing else runs: part 6 replaces the timers with virtual ones while it measures.
+if (runs('6')) await part('streaming', () => runStreaming(log), streamingRows);
 if (runs('1'))
   await part(
     'latency',
@@ -249,7 +262,7 @@ if (runs('2')) await part('forkCost', () => runForkCost(log), forkRows);
 if (runs('3')) await part('throughput', () => runThroughput(log), throughputRows);
 if (runs('5')) await part('tokens', () => runTokens(log), tokenRows);
 
-const order = ['1', '2', '3', '4', '5'];
+const order = ['1', '2', '3', '4', '5', '6'];
 rows.sort((a, b) => order.indexOf(a.part) - order.indexOf(b.part));
 console.log(renderTable(rows));
 console.log();
@@ -270,6 +283,12 @@ if (wanted.size === 0 && failures.length === 0) {
       pace: { firstTokenMs: 400, tokensPerSecond: 50, replyTokens: REPLY_TOKENS },
       discordDefaultLimits: { messageCreate: '5 per 5 s per channel', messageEdit: '5 per 5 s per channel' },
       raisedDiscordLimitsFor: ['forkCost', 'throughput', 'tokens'],
+      streaming: {
+        deltas: STREAMING_DELTAS,
+        deltaCharacters: '2-6',
+        deltasPerSecond: DELTAS_PER_SECOND,
+        replies: REPLY_KINDS,
+      },
     },
     results,
     table: rows,
