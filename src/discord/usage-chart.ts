@@ -14,7 +14,9 @@ const ROW = 34;
 const LEFT = 150;
 const BAR = WIDTH - LEFT - 150;
 
-const escapeXml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`).slice(0, 60);
+/** Cut first, then escape: a cut must never split an entity. */
+const escapeXml = (text: string) =>
+  (text.length > 40 ? `${text.slice(0, 39)}…` : text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 interface Row {
   label: string;
