@@ -96,7 +96,11 @@ async function refuseOverBudget(
     { threadId: held.threadId, userId: last.authorId, exceeded: error.exceeded },
     'message refused: over budget',
   );
-  const tell = deps.abuse ? await deps.abuse.takeNotice(held.threadId, last.authorId, 'budget') : true;
+  // One notice per person and window, so a flood of messages over budget is not answered by a flood of notices; but a
+  // message someone retried always gets one, with a new Retry button (the click removed the old one).
+  const retried = batch.some((m) => m.attempts > 0);
+  const tell =
+    retried || !deps.abuse || (await deps.abuse.takeNotice(held.threadId, last.authorId, 'budget'));
   if (!tell) return;
   await safely(deps, { threadId: held.threadId, what: 'tell the thread about a budget' }, () =>
     deps.presenter.notice(held.threadId, {

@@ -137,16 +137,24 @@ describe('budgets in turns and forks', () => {
     expect(session.inbox).toEqual([]);
     expect(session.failed.map((f) => f.messageId)).toEqual(['m3']);
     // Another person is not refused by u1's budget.
-    await core.say('from u2', 'u2');
+    await core.say('from u2', 'u2'); // m4
     await core.threads.idle();
     expect(core.backend.calls.filter((c) => c.method === 'runTurn')).toHaveLength(3);
+
+    // A flood over budget gets one notice per window; a message retried while still over budget gets one again.
+    await core.say('four');
+    await core.threads.idle();
+    expect(core.kinds()).toEqual(['over_budget']);
+    await core.threads.retry(THREAD, 'm3');
+    await core.threads.idle();
+    expect(core.presenter.notices.map((n) => n.kind === 'over_budget' && n.messageId)).toEqual(['m3', 'm3']);
 
     // After the reset, Retry answers the message.
     core.clock.advance(Date.UTC(2026, 11, 2) - core.clock.now());
     await core.threads.retry(THREAD, 'm3');
     await core.threads.idle();
     expect(core.backend.calls.filter((c) => c.method === 'runTurn')).toHaveLength(4);
-    expect((await core.threads.get(THREAD))!.failed).toEqual([]);
+    expect((await core.threads.get(THREAD))!.failed.map((f) => f.messageId)).toEqual(['m5']);
   });
 
   it('refuses /alternatives over budget before anything is generated, and counts every alternative', async () => {
