@@ -70,7 +70,10 @@ export interface ThreadService {
   /** Checks an /alternatives request before anything is shown (so bad input changes nothing); returns the count. */
   checkAlternatives(
     request: Pick<AlternativesRequest, 'threadId' | 'userId' | 'isModerator' | 'count'> &
-      Partial<Pick<AlternativesRequest, 'styles' | 'models'>>,
+      Partial<Pick<AlternativesRequest, 'styles' | 'models'>> & {
+        /** False when the alternatives answer the last message again (its reply stands as A: one fewer to make). */
+        withPrompt?: boolean;
+      },
   ): Promise<number>;
   /** Forks the thread on its worker, generates the alternatives in parallel and opens a vote. */
   requestAlternatives(request: AlternativesRequest): Promise<Vote>;
@@ -164,6 +167,7 @@ export function createThreadService(
     count,
     styles = [],
     models = [],
+    withPrompt = true,
   }: Parameters<ThreadService['checkAlternatives']>[0]): Promise<number> {
     const session = await sessions.get(threadId);
     if (!session) throw new BadInputError('Use /alternatives in a thread started with /chat.');
@@ -183,7 +187,8 @@ export function createThreadService(
     // A first look at the budget, so a request over it shows nothing in the thread; the fork reserves for real.
     if (deps.budgets) {
       const each = await deps.budgets.estimate(threadId, 0);
-      await deps.budgets.check({ guildId: session.guildId, userId, threadId, isModerator }, each * wanted);
+      const fresh = withPrompt ? wanted : wanted - 1;
+      await deps.budgets.check({ guildId: session.guildId, userId, threadId, isModerator }, each * fresh);
     }
     return wanted;
   }
@@ -359,7 +364,7 @@ export function createThreadService(
     checkAlternatives,
 
     async requestAlternatives(request) {
-      const count = await checkAlternatives(request);
+      const count = await checkAlternatives({ ...request, withPrompt: request.prompt !== undefined });
       const undoCooldown = await takeCooldown(request.userId, request.isModerator);
       try {
         return await workers.run(request.threadId, (held) =>
