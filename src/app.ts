@@ -3,6 +3,8 @@ import OpenAI from 'openai';
 import { createBackend } from './backends/index.ts';
 import { commands } from './commands/index.ts';
 import type { Config } from './config.ts';
+import { createAbuseGuard } from './core/abuse.ts';
+import { createBudgetService } from './core/budgets.ts';
 import { createHistoryLog } from './core/history-log.ts';
 import type { Logger } from './core/ports.ts';
 import { createRunningTurns } from './core/running-turns.ts';
@@ -12,7 +14,7 @@ import { noTelemetry } from './core/telemetry.ts';
 import { createThreadService } from './core/threads.ts';
 import { createAuditLog } from './discord/audit.ts';
 import type { BotContext } from './discord/context.ts';
-import { isModerator } from './discord/permissions.ts';
+import { canManageServer, isModerator } from './discord/permissions.ts';
 import { createDiscordPresenter } from './discord/presenter.ts';
 import { NO_PINGS } from './discord/render.ts';
 import { routeEvents } from './discord/router.ts';
@@ -78,7 +80,17 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
     logger,
     audit: createAuditLog({ client, channelId: config.discord.auditChannelId }),
   });
+  const budgets = createBudgetService({
+    store,
+    clock: systemClock,
+    prices: config.budgets.prices,
+    defaults: config.budgets,
+    reserveOutputTokens: config.budgets.reserveOutputTokens,
+    exemptModerators: config.budgets.exemptModerators,
+  });
   const threads = createThreadService({
+    budgets,
+    abuse: createAbuseGuard({ store, clock: systemClock, limits: config.abuse }),
     sessions,
     log: createHistoryLog(store),
     store,
@@ -108,6 +120,8 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
     config,
     logger,
     isModerator: (interaction) => isModerator(interaction, config.moderatorRoleIds),
+    canManageServer,
+    budgets,
     commands,
   };
   routeEvents({ client, ctx, logger });

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
 import { z } from 'zod';
 
+import { DEFAULT_PRICES, type Price, type PriceTable } from './core/budgets.ts';
 import { type BackendKind, backendKinds } from './core/model.ts';
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -37,6 +38,36 @@ const idList = z
   .pipe(z.array(z.string().regex(/^\d{17,20}$/, 'must be comma-separated Discord role ids')));
 const optional = <T extends z.ZodType>(schema: T) =>
   z.preprocess((value) => (value === '' ? undefined : value), schema.optional());
+const bool = z.enum(['true', 'false'], { error: 'must be true or false' }).transform((v) => v === 'true');
+const tokenLimit = optional(int(0, 1_000_000_000_000)).default(0);
+const modelList = z.string().transform((s) =>
+  s
+    .split(',')
+    .map((part) => part.trim())
+    .filter(Boolean),
+);
+const perMillion = z.number({ error: 'prices must be numbers (USD per million tokens)' }).min(0);
+/** PRICES: `{"model": {"input": 0.4, "cachedInput": 0.1, "output": 1.6}}`, USD per million tokens. */
+const prices = z
+  .string()
+  .transform((text, ctx) => {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'must be JSON: {"model": {"input": …, "cachedInput": …, "output": …}}',
+      });
+      return z.NEVER;
+    }
+  })
+  .pipe(
+    z.record(
+      z.string().min(1),
+      z.object({ input: perMillion, cachedInput: perMillion.optional(), output: perMillion }),
+      { error: 'must be JSON: {"model": {"input": …, "cachedInput": …, "output": …}}' },
+    ),
+  );
 
 const envSchema = z.object({
   DISCORD_TOKEN: z
@@ -67,6 +98,18 @@ const envSchema = z.object({
   LOG_LEVEL: optional(z.enum(logLevels, { error: `must be one of ${logLevels.join(', ')}` })).default('info'),
   METRICS_PORT: optional(int(1, 65_535)),
   METRICS_HOST: optional(host).default('127.0.0.1'),
+  BUDGET_USER_DAILY_TOKENS: tokenLimit,
+  BUDGET_USER_MONTHLY_TOKENS: tokenLimit,
+  BUDGET_SERVER_DAILY_TOKENS: tokenLimit,
+  BUDGET_SERVER_MONTHLY_TOKENS: tokenLimit,
+  BUDGET_EXEMPT_MODERATORS: optional(bool).default(false),
+  BUDGET_RESERVE_OUTPUT_TOKENS: optional(int(1, 1_000_000)).default(1000),
+  PRICES: optional(prices),
+  ALLOWED_MODELS: optional(modelList),
+  STYLE_MAX_LENGTH: optional(int(1, 1000)).default(200),
+  RATE_LIMIT_MESSAGES: optional(int(0, 10_000)).default(10),
+  RATE_LIMIT_SECONDS: optional(int(1, 86_400)).default(60),
+  MAX_QUEUED_MESSAGES: optional(int(0, 10_000)).default(25),
 });
 
 /** The bot's whole configuration, parsed once at start. Nothing else reads `process.env`. */
@@ -105,6 +148,25 @@ export interface Config {
    * sharded, the manager serves on `port` and shard N on `port + 1 + N`.
    */
   metrics: { port: number; host: string } | undefined;
+  /** Token budgets (0: unlimited) and the prices that turn tokens into an estimated cost. */
+  budgets: {
+    userDaily: number;
+    userMonthly: number;
+    serverDaily: number;
+    serverMonthly: number;
+    exemptModerators: boolean;
+    /** The reply length a reservation expects before the real usage is known. */
+    reserveOutputTokens: number;
+    prices: PriceTable;
+  };
+  /** Abuse limits; 0 turns a number off. `allowedModels` empty: any model (ALLOWED_MODELS=*). */
+  abuse: {
+    allowedModels: string[];
+    maxStyleLength: number;
+    rateMessages: number;
+    rateWindowMs: number;
+    maxQueued: number;
+  };
 }
 
 /** A configuration problem: one line per bad variable, never the value itself (it may be a secret). */
@@ -160,6 +222,28 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     moderatorRoleIds: e.MODERATOR_ROLE_IDS,
     logLevel: e.LOG_LEVEL,
     metrics: e.METRICS_PORT === undefined ? undefined : { port: e.METRICS_PORT, host: e.METRICS_HOST },
+    budgets: {
+      userDaily: e.BUDGET_USER_DAILY_TOKENS,
+      userMonthly: e.BUDGET_USER_MONTHLY_TOKENS,
+      serverDaily: e.BUDGET_SERVER_DAILY_TOKENS,
+      serverMonthly: e.BUDGET_SERVER_MONTHLY_TOKENS,
+      exemptModerators: e.BUDGET_EXEMPT_MODERATORS,
+      reserveOutputTokens: e.BUDGET_RESERVE_OUTPUT_TOKENS,
+      prices: new Map<string, Price>([
+        ...DEFAULT_PRICES,
+        ...Object.entries(e.PRICES ?? {}).map(
+          ([model, p]) =>
+            [model, { input: p.input, cachedInput: p.cachedInput ?? p.input, output: p.output }] as const,
+        ),
+      ]),
+    },
+    abuse: {
+      allowedModels: e.ALLOWED_MODELS?.includes('*') ? [] : (e.ALLOWED_MODELS ?? [e.OPENAI_MODEL]),
+      maxStyleLength: e.STYLE_MAX_LENGTH,
+      rateMessages: e.RATE_LIMIT_MESSAGES,
+      rateWindowMs: e.RATE_LIMIT_SECONDS * 1000,
+      maxQueued: e.MAX_QUEUED_MESSAGES,
+    },
   };
 }
 

@@ -1,3 +1,5 @@
+import type { AbuseGuard } from './abuse.ts';
+import type { BudgetService } from './budgets.ts';
 import type { HistoryLog } from './history-log.ts';
 import type { ThreadSession, ThreadSettings } from './model.ts';
 import type { Clock, Lease, Logger, ModelBackend, ThreadPresenter } from './ports.ts';
@@ -17,6 +19,10 @@ export interface CoreDeps {
   telemetry: Telemetry;
   defaults: ThreadSettings;
   limits: { maxAlternatives: number; cooldownMs: number };
+  /** Token budgets (src/core/spending.ts reserves and settles); absent: nothing is counted or refused. */
+  budgets?: BudgetService;
+  /** Message rate, queue bound, model allowlist, style length; absent: no such limits. */
+  abuse?: AbuseGuard;
   /** Closes the thread's vote when its deadline comes, if this process is still running then. */
   armDeadline(threadId: string, deadline: number): void;
 }

@@ -13,6 +13,7 @@ import type {
 } from './model.ts';
 import { branchOf } from './model.ts';
 import type { HistoryView, ReplyHandle, Variant } from './ports.ts';
+import { reserveFork, settle } from './spending.ts';
 import { createThinkFilter } from './strip-think.ts';
 import { failMessages, generationOptions, show, shownError } from './turn.ts';
 import { applyVoteEvent, isLive, LETTERS, quorumFor } from './votes.ts';
@@ -28,6 +29,8 @@ function shuffle<T>(items: T[]): void {
 /** What a fork is asked for: by /alternatives, or by the worker for waiting messages (automatic alternatives). */
 export interface ForkSpec {
   invokerId: string;
+  /** For BUDGET_EXEMPT_MODERATORS; absent: not a moderator. */
+  isModerator?: boolean;
   count: number;
   /** The new user turn the alternatives answer; undefined: answer the last user message again. */
   prompt: { item: Item; replyTo: string } | undefined;
@@ -127,14 +130,26 @@ export async function runFork(deps: CoreDeps, held: HeldThread, spec: ForkSpec):
     ballotMessageId: undefined,
     createdAt: now,
   };
-  const started = await held.update((s) => {
-    if (s.nextBranchNumber !== before.nextBranchNumber || s.activeBranchId !== before.activeBranchId)
-      throw new BotError(
-        'conflict',
-        'The thread changed while the alternatives were being prepared; try again.',
-      );
-    return applyVoteEvent(s, { type: 'fork_started', vote, reserved: fresh });
+  const spend = await reserveFork(deps, held, before, {
+    invokerId: spec.invokerId,
+    isModerator: spec.isModerator === true,
+    count: fresh,
+    input,
+    answers: spec.answers,
   });
+  const started = await held
+    .update((s) => {
+      if (s.nextBranchNumber !== before.nextBranchNumber || s.activeBranchId !== before.activeBranchId)
+        throw new BotError(
+          'conflict',
+          'The thread changed while the alternatives were being prepared; try again.',
+        );
+      return applyVoteEvent(s, { type: 'fork_started', vote, reserved: fresh });
+    })
+    .catch(async (error: unknown) => {
+      await settle(deps, threadId, spend, []);
+      throw error;
+    });
   // Listed while the vote lives, so any process's sweep closes it at its deadline if this one is gone by then.
   await deps.sessions.setHasWork(threadId, true);
 
@@ -171,6 +186,14 @@ export async function runFork(deps: CoreDeps, held: HeldThread, spec: ForkSpec):
     const results = await backend.generateAlternatives({ history: base, input, variants }).finally(() => {
       for (const alternative of planned) running.end(alternative.turnId);
     });
+    await settle(
+      deps,
+      threadId,
+      spend,
+      results.flatMap((r, i) =>
+        r.status === 'fulfilled' ? [{ model: planned[i]!.model, usage: r.value.usage }] : [],
+      ),
+    );
     if (held.lease.signal.aborted) throw held.lease.signal.reason ?? new Error('lock lost');
 
     const branches: Branch[] = [];
@@ -271,6 +294,7 @@ export async function runFork(deps: CoreDeps, held: HeldThread, spec: ForkSpec):
     return (await held.read()).vote!;
   } catch (error) {
     if (error instanceof BotError && error.code === 'all_failed') throw error;
+    await settle(deps, threadId, spend, []);
     const shown = shownError(error, 'The alternatives could not be made.');
     logger.warn({ err: error, threadId, voteId }, 'fork failed');
     for (const handle of handles)

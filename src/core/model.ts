@@ -74,6 +74,8 @@ export interface PendingMessage {
   receivedAt: number;
   /** How many times a turn for it was started; a start without an end means the process died during it. */
   attempts: number;
+  /** Its author was a moderator when it arrived (for BUDGET_EXEMPT_MODERATORS). */
+  moderator?: boolean;
 }
 
 export type CloseReason = 'quorum' | 'close' | 'deadline' | 'moderator';

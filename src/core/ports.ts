@@ -2,6 +2,7 @@
  * The small interfaces the core needs from the outside world. Adapters implement them (src/store, src/backends,
  * src/discord); tests implement them with recording fakes.
  */
+import type { BudgetExceeded } from './budgets.ts';
 import type { BotError } from './errors.ts';
 import type { BackendKind, Item, ProviderState, ThreadSession, Vote } from './model.ts';
 
@@ -163,6 +164,16 @@ export type Notice =
       reason: NonNullable<Vote['cancelReason']>;
       /** The messages the vote was answering stay waiting and are answered again (automatic alternatives). */
       answeredAgain: boolean;
+    }
+  /** A message was not answered: its author is over a budget. It is in the failed list (`retry`: show Retry). */
+  | { kind: 'over_budget'; messageId: string; userId: string; exceeded: BudgetExceeded; retry: boolean }
+  /** A message was not queued: its author posts too fast, or the thread's queue is full. */
+  | {
+      kind: 'message_refused';
+      messageId: string;
+      userId: string;
+      reason: 'rate_limited' | 'queue_full';
+      retryAfterMs: number | undefined;
     };
 
 /** How the core shows things in a thread: structured events only, never Discord text. */

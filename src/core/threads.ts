@@ -28,6 +28,8 @@ export interface IncomingMessage {
   authorId: string;
   authorName: string;
   text: string;
+  /** The author is a moderator (exempt from the message rate; from budgets with BUDGET_EXEMPT_MODERATORS). */
+  isModerator?: boolean;
 }
 
 export interface Moderator {
@@ -56,15 +58,22 @@ export interface ThreadService {
     instructions?: string | undefined;
   }): Promise<ThreadSession>;
   get(threadId: string): Promise<ThreadSession | undefined>;
-  /** Stores a message in the thread's inbox and wakes its worker; 'ignored' for threads the bot does not manage. */
-  receive(message: IncomingMessage): Promise<'queued' | 'ignored'>;
+  /**
+   * Stores a message in the thread's inbox and wakes its worker; 'ignored' for threads the bot does not manage;
+   * 'refused' when its author posts too fast or the thread's queue is full (the thread is told, at a bounded rate).
+   */
+  receive(message: IncomingMessage): Promise<'queued' | 'ignored' | 'refused'>;
   /** Queues a failed message again. */
   retry(threadId: string, messageId: string): Promise<void>;
   /** Ends a running reply early; only whoever asked for it, or a moderator, may. */
   stopReply(turnId: string, by: Moderator): void;
   /** Checks an /alternatives request before anything is shown (so bad input changes nothing); returns the count. */
   checkAlternatives(
-    request: Pick<AlternativesRequest, 'threadId' | 'userId' | 'isModerator' | 'count'>,
+    request: Pick<AlternativesRequest, 'threadId' | 'userId' | 'isModerator' | 'count'> &
+      Partial<Pick<AlternativesRequest, 'styles' | 'models'>> & {
+        /** False when the alternatives answer the last message again (its reply stands as A: one fewer to make). */
+        withPrompt?: boolean;
+      },
   ): Promise<number>;
   /** Forks the thread on its worker, generates the alternatives in parallel and opens a vote. */
   requestAlternatives(request: AlternativesRequest): Promise<Vote>;
@@ -156,6 +165,9 @@ export function createThreadService(
     userId,
     isModerator,
     count,
+    styles = [],
+    models = [],
+    withPrompt = true,
   }: Parameters<ThreadService['checkAlternatives']>[0]): Promise<number> {
     const session = await sessions.get(threadId);
     if (!session) throw new BadInputError('Use /alternatives in a thread started with /chat.');
@@ -170,6 +182,13 @@ export function createThreadService(
     if (!isModerator && limits.cooldownMs > 0) {
       const wait = ((await store.get<number>(cooldownKey(userId))) ?? 0) - clock.now();
       if (wait > 0) throw cooldownError(wait);
+    }
+    deps.abuse?.checkVariants({ models, styles, isModerator, defaultModel: session.settings.model });
+    // A first look at the budget, so a request over it shows nothing in the thread; the fork reserves for real.
+    if (deps.budgets) {
+      const each = await deps.budgets.estimate(threadId, 0);
+      const fresh = withPrompt ? wanted : wanted - 1;
+      await deps.budgets.check({ guildId: session.guildId, userId, threadId, isModerator }, each * fresh);
     }
     return wanted;
   }
@@ -194,6 +213,30 @@ export function createThreadService(
     return async () => {
       await store.update<number>(cooldownKey(userId), () => previous).catch(() => {});
     };
+  }
+
+  /** Tells the thread a message was not queued; at most once per rate window per person, so it cannot be spam. */
+  async function refuse(
+    message: IncomingMessage,
+    reason: 'rate_limited' | 'queue_full',
+    retryAfterMs: number | undefined,
+  ): Promise<'refused'> {
+    logger.info({ threadId: message.threadId, userId: message.authorId, reason }, 'message refused');
+    deps.telemetry.error({ kind: reason });
+    if (await deps.abuse?.takeNotice(message.threadId, message.authorId, reason)) {
+      await deps.presenter
+        .notice(message.threadId, {
+          kind: 'message_refused',
+          messageId: message.messageId,
+          userId: message.authorId,
+          reason,
+          retryAfterMs,
+        })
+        .catch((error: unknown) =>
+          logger.warn({ err: error, threadId: message.threadId }, 'could not tell the thread'),
+        );
+    }
+    return 'refused';
   }
 
   /**
@@ -269,16 +312,28 @@ export function createThreadService(
         text: `${message.authorName}: ${message.text}`,
         receivedAt: clock.now(),
         attempts: 0,
+        ...(message.isModerator ? { moderator: true } : {}),
       };
-      await sessions.update(message.threadId, (s) =>
-        s.inbox.some((m) => m.messageId === message.messageId)
-          ? s
-          : {
-              ...s,
-              inbox: enqueue(s.inbox, pending),
-              activity: recentActivity(s.activity, message.authorId, pending.receivedAt),
-            },
-      );
+      const waitMs = message.isModerator
+        ? undefined
+        : await deps.abuse?.takeMessage(message.threadId, message.authorId);
+      if (waitMs !== undefined) return refuse(message, 'rate_limited', waitMs);
+      const maxQueued = deps.abuse?.limits.maxQueued ?? 0;
+      let full = false;
+      await sessions.update(message.threadId, (s) => {
+        full = false;
+        if (s.inbox.some((m) => m.messageId === message.messageId)) return s;
+        if (maxQueued > 0 && s.inbox.length >= maxQueued) {
+          full = true;
+          return s;
+        }
+        return {
+          ...s,
+          inbox: enqueue(s.inbox, pending),
+          activity: recentActivity(s.activity, message.authorId, pending.receivedAt),
+        };
+      });
+      if (full) return refuse(message, 'queue_full', undefined);
       await sessions.setHasWork(message.threadId, true);
       workers.kick(message.threadId);
       return 'queued';
@@ -309,12 +364,13 @@ export function createThreadService(
     checkAlternatives,
 
     async requestAlternatives(request) {
-      const count = await checkAlternatives(request);
+      const count = await checkAlternatives({ ...request, withPrompt: request.prompt !== undefined });
       const undoCooldown = await takeCooldown(request.userId, request.isModerator);
       try {
         return await workers.run(request.threadId, (held) =>
           runFork(core, held, {
             invokerId: request.userId,
+            isModerator: request.isModerator,
             count,
             prompt: request.prompt
               ? {

@@ -10,6 +10,7 @@ import {
   type ThreadSettings,
 } from './model.ts';
 import type { ModelBackend, ReplyHandle, ReplyOutcome } from './ports.ts';
+import { reserveTurn, settle } from './spending.ts';
 import { createThinkFilter } from './strip-think.ts';
 
 /** A process that died during a turn is tried again this many times before the message is marked failed. */
@@ -103,6 +104,8 @@ export async function answerBatch(deps: CoreDeps, held: HeldThread, batch: Pendi
   }
 
   const userItem = userItemOf(batch);
+  const spend = await reserveTurn(deps, held, session, batch, [userItem]);
+  if (!spend) return report('failed', undefined);
   const turnId = randomUUID();
   const stop = running.start(
     turnId,
@@ -118,6 +121,7 @@ export async function answerBatch(deps: CoreDeps, held: HeldThread, batch: Pendi
     });
   } catch (error) {
     running.end(turnId);
+    await settle(deps, threadId, spend, []);
     // The thread cannot show a reply (archived, locked, no permission): keep the message for a retry.
     logger.error({ err: error, threadId }, 'cannot post the reply in the thread');
     await held.update((s) => failMessages(s, batch));
@@ -142,6 +146,7 @@ export async function answerBatch(deps: CoreDeps, held: HeldThread, batch: Pendi
       resumed: batch.some((m) => m.attempts > 0),
     });
   } catch (error) {
+    await settle(deps, threadId, spend, []);
     const shown = held.lease.signal.aborted ? new LockLostError() : shownError(error);
     logger.warn({ err: error, threadId, branchId: branch.id, code: shown.code }, 'turn failed');
     telemetry.error({ kind: shown.code });
@@ -154,6 +159,7 @@ export async function answerBatch(deps: CoreDeps, held: HeldThread, batch: Pendi
   } finally {
     running.end(turnId);
   }
+  await settle(deps, threadId, spend, [{ model: session.settings.model, usage: result.usage }]);
   const text = visible.text;
   if (held.lease.signal.aborted) {
     logger.warn(

@@ -5,6 +5,7 @@ import type {
   RESTPostAPIChatInputApplicationCommandsJSONBody,
 } from 'discord.js';
 import type { Config } from '../config.ts';
+import type { BudgetService } from '../core/budgets.ts';
 import type { Logger } from '../core/ports.ts';
 import type { SettingsService } from '../core/settings.ts';
 import type { ThreadService } from '../core/threads.ts';
@@ -20,6 +21,9 @@ export interface BotContext {
     interaction: ChatInputCommandInteraction | AutocompleteInteraction | ButtonInteraction,
   ): boolean;
   commands: readonly Command[];
+  /** Manage Server: who may change the server's budgets. */
+  canManageServer(interaction: ChatInputCommandInteraction): boolean;
+  budgets: BudgetService;
 }
 
 /** One slash command: its definition, and a thin handler that reads options, calls the core and renders. */

@@ -5,6 +5,7 @@ import { buttonHandlers } from './buttons.ts';
 import type { BotContext } from './context.ts';
 import { parseCustomId } from './custom-ids.ts';
 import { userMessageFor } from './errors.ts';
+import { isModeratorAuthor } from './permissions.ts';
 import { truncate } from './render.ts';
 
 const TEXT_ATTACHMENT_LIMIT = 100_000;
@@ -55,6 +56,7 @@ export function routeEvents({
       authorId: message.author.id,
       authorName: message.member?.displayName ?? message.author.displayName,
       text,
+      isModerator: isModeratorAuthor(message, ctx.config.moderatorRoleIds),
     };
     if (message.channel.isThread()) {
       await ctx.threads.receive({ ...incoming, threadId: message.channel.id });

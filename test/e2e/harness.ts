@@ -54,6 +54,9 @@ export async function createWorld(
     OPENAI_BASE_URL: openai.baseURL,
     STORE_URL: `sqlite://${join(dir, 'threadfork.sqlite')}`,
     LOG_LEVEL: 'debug',
+    // Tests post bursts of messages; the ones about these limits set them (test/e2e/abuse-limits.test.ts).
+    RATE_LIMIT_MESSAGES: '0',
+    MAX_QUEUED_MESSAGES: '0',
   };
   return {
     discord,
