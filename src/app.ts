@@ -3,6 +3,7 @@ import OpenAI from 'openai';
 import { createBackend } from './backends/index.ts';
 import { commands } from './commands/index.ts';
 import type { Config } from './config.ts';
+import { createAttachmentStore } from './core/attachments.ts';
 import { createHistoryLog } from './core/history-log.ts';
 import type { Logger } from './core/ports.ts';
 import { createRunningTurns } from './core/running-turns.ts';
@@ -66,7 +67,11 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
     timeout: 120_000,
     ...(metrics ? { fetch: countingFetch(metrics, { baseUrl: config.openai.baseUrl }) } : {}),
   });
-  const backend = createBackend(config.backend, openai, { chatContextTokens: config.chatContextTokens });
+  const attachments = createAttachmentStore({ store, clock: systemClock, limits: config.attachments });
+  const backend = createBackend(config.backend, openai, {
+    chatContextTokens: config.chatContextTokens,
+    attachments: { blobs: attachments, forkImageDetail: config.attachments.forkImageDetail },
+  });
   const sessions = createSessionRepository(store);
   const client = createDiscordClient(config);
   const opsServer =
@@ -83,6 +88,7 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
     log: createHistoryLog(store),
     store,
     locks,
+    attachments,
     backend,
     presenter,
     running: createRunningTurns(),
@@ -107,6 +113,7 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
     settings: createSettingsService({ sessions, maxAlternatives: config.alternatives.maxCount }),
     config,
     logger,
+    attachments,
     isModerator: (interaction) => isModerator(interaction, config.moderatorRoleIds),
     commands,
   };

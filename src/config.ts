@@ -67,6 +67,13 @@ const envSchema = z.object({
   LOG_LEVEL: optional(z.enum(logLevels, { error: `must be one of ${logLevels.join(', ')}` })).default('info'),
   METRICS_PORT: optional(int(1, 65_535)),
   METRICS_HOST: optional(host).default('127.0.0.1'),
+  IMAGE_MAX_BYTES: optional(int(1024, 50 * 1024 * 1024)).default(5 * 1024 * 1024),
+  FILE_MAX_BYTES: optional(int(1024, 50 * 1024 * 1024)).default(10 * 1024 * 1024),
+  ATTACHMENTS_PER_MESSAGE: optional(int(0, 10)).default(4),
+  THREAD_ATTACHMENT_BYTES: optional(int(0, 1024 * 1024 * 1024)).default(50 * 1024 * 1024),
+  FORK_IMAGE_DETAIL: optional(
+    z.enum(['low', 'high', 'auto'], { error: 'must be low, high or auto' }),
+  ).default('low'),
 });
 
 /** The bot's whole configuration, parsed once at start. Nothing else reads `process.env`. */
@@ -105,6 +112,17 @@ export interface Config {
    * sharded, the manager serves on `port` and shard N on `port + 1 + N`.
    */
   metrics: { port: number; host: string } | undefined;
+  /** Images and PDFs posted in threads: what the bot keeps for the model (see README, "Images and files"). */
+  attachments: {
+    imageMaxBytes: number;
+    fileMaxBytes: number;
+    /** Images and files read from one message; 0 reads none. */
+    perMessage: number;
+    /** Bytes of images and files one thread may hold in all. */
+    threadMaxBytes: number;
+    /** `detail` of images sent to alternatives, which pay for them once each. */
+    forkImageDetail: 'low' | 'high' | 'auto';
+  };
 }
 
 /** A configuration problem: one line per bad variable, never the value itself (it may be a secret). */
@@ -160,6 +178,13 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     moderatorRoleIds: e.MODERATOR_ROLE_IDS,
     logLevel: e.LOG_LEVEL,
     metrics: e.METRICS_PORT === undefined ? undefined : { port: e.METRICS_PORT, host: e.METRICS_HOST },
+    attachments: {
+      imageMaxBytes: e.IMAGE_MAX_BYTES,
+      fileMaxBytes: e.FILE_MAX_BYTES,
+      perMessage: e.ATTACHMENTS_PER_MESSAGE,
+      threadMaxBytes: e.THREAD_ATTACHMENT_BYTES,
+      forkImageDetail: e.FORK_IMAGE_DETAIL,
+    },
   };
 }
 

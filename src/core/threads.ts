@@ -3,7 +3,14 @@ import { type BranchView, branchViews, prunableBranches } from './branch-tree.ts
 import type { CoreDeps } from './deps.ts';
 import { BadInputError, BotError, NotAllowedError, NotFoundError, RateLimitedError } from './errors.ts';
 import { runFork } from './fork.ts';
-import { type Branch, type PendingMessage, SCHEMA_VERSION, type ThreadSession, type Vote } from './model.ts';
+import {
+  type Branch,
+  type Part,
+  type PendingMessage,
+  SCHEMA_VERSION,
+  type ThreadSession,
+  type Vote,
+} from './model.ts';
 import { type ModeratorRequest, moderate } from './moderation.ts';
 import type { BranchAction, LockService, Store } from './ports.ts';
 import { createThreadWorkers, type ThreadWorkers } from './thread-worker.ts';
@@ -28,6 +35,8 @@ export interface IncomingMessage {
   authorId: string;
   authorName: string;
   text: string;
+  /** Its images and files, already stored (AttachmentStore.admit). */
+  parts?: Part[];
 }
 
 export interface Moderator {
@@ -269,6 +278,7 @@ export function createThreadService(
         text: `${message.authorName}: ${message.text}`,
         receivedAt: clock.now(),
         attempts: 0,
+        ...(message.parts?.length ? { parts: message.parts } : {}),
       };
       await sessions.update(message.threadId, (s) =>
         s.inbox.some((m) => m.messageId === message.messageId)

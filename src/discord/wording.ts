@@ -63,5 +63,21 @@ export function noticeText(notice: Notice): string {
           : cancelText[notice.reason];
       return `🚫 The vote was cancelled: ${why}.`;
     }
+    case 'attachments_not_sent':
+      return '🖼️ This model cannot read images or files, so they were not sent; the text of the message was answered.';
   }
+}
+
+/** The one line for attachments the bot did not keep (over a limit). */
+export function refusedAttachmentsText(
+  refused: readonly { name: string; reason: 'too_large' | 'too_many' | 'thread_full'; limit: number }[],
+): string {
+  const mb = (bytes: number) => `${Math.round((bytes / 1024 / 1024) * 10) / 10} MB`;
+  const why = refused.map((r) => {
+    const name = `\`${r.name.replaceAll('`', "'")}\``;
+    if (r.reason === 'too_large') return `${name} is over ${mb(r.limit)}`;
+    if (r.reason === 'too_many') return `${name} is past ${r.limit} files per message`;
+    return `${name} would take this thread over its ${mb(r.limit)} of attachments`;
+  });
+  return `📎 Not sent to the model: ${why.join('; ')}. The text of the message is answered.`;
 }
