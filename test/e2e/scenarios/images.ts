@@ -59,7 +59,7 @@ export function imageScenarios(backend: BackendKind, options: ScenarioOptions = 
   /** The `detail` of every image part a request body carries, in either API's shape. */
   function imageDetails(body: unknown): string[] {
     const found: string[] = [];
-    JSON.stringify(body, (key, value: unknown) => {
+    JSON.stringify(body, (_key, value: unknown) => {
       if (value && typeof value === 'object' && !Array.isArray(value)) {
         const part = value as { type?: string; detail?: string; image_url?: { detail?: string } };
         if (part.type === 'input_image') found.push(part.detail ?? 'none');
