@@ -136,6 +136,29 @@ export function imageScenarios(backend: BackendKind, options: ScenarioOptions = 
       }
     });
 
+    it("every automatic alternative sees the prompt's image, at low detail", async () => {
+      const threadId = await startThread(world, alice.id, 'auto forks');
+      await command(world, {
+        channelId: threadId,
+        userId: mod.id,
+        name: 'settings',
+        options: { auto_alternatives: 2 },
+      });
+      const green = png([0, 128, 0]);
+      const before = world.openai.requests.length;
+      post(threadId, 'which colour?', [pngFile('green.png', green)]);
+      await waitForBallot(world, threadId, (m) => m.content.startsWith('🗳'));
+      const alternatives = world.discord
+        .messages(threadId)
+        .filter((m) => /^\*\*[A-E]\*\* · /.test(m.content) && m.content.includes('alice: which colour?'));
+      expect(alternatives).toHaveLength(2);
+      for (const alternative of alternatives)
+        expect(alternative.content).toContain(`saw 1 image, 0 files [img ${digest(green)}]`);
+      expect(generations(before).flatMap((r) => imageDetails(r.body))).toEqual(
+        backend === 'chat' ? ['low'] : ['low', 'low'],
+      );
+    });
+
     it('PDFs go to the OpenAI backends as files; the chat backend names them instead', async () => {
       const threadId = await startThread(world, alice.id, 'documents');
       const doc = pdf('quarterly');
