@@ -87,13 +87,11 @@ export function createConversationsBackend(client: OpenAI, attachments?: Attachm
         // them: a process that lost its lock while its request streamed, whose reply the provider appends when it
         // ends, after any cleanup done here. So a resumed turn answers in a new conversation made from the bot's
         // own record; the core releases the old one once this turn is committed.
-        const conversationId =
+        let conversationId =
           provider?.conversationId && !resumed
             ? provider.conversationId
             : await createConversation(await history.read());
-        // A refusal of the input's images comes before any text, so the second try streams from the start. Images
-        // already in the conversation (the model was changed since) are not taken out: see README, "Images".
-        const result = await withAttachmentFallback(input, async (items) =>
+        const send = (items: readonly Item[]) =>
           streamResponse(
             async () => {
               const body = await inputOf(items, 'turn');
@@ -107,8 +105,20 @@ export function createConversationsBackend(client: OpenAI, attachments?: Attachm
               );
             },
             { signal, onDelta },
-          ),
-        );
+          );
+        let result: Generated;
+        try {
+          result = await send(input);
+        } catch (error) {
+          // The model takes no images or files (a refusal comes before any text). When the conversation holds some
+          // (the thread's model was changed since), the text alone goes to a new conversation made from the bot's
+          // record without them, and the core releases the old one; else the input goes again without them.
+          if (!isAttachmentRefusal(error)) throw error;
+          const past = await history.read();
+          if (!hasAttachments([...past, ...input])) throw error;
+          if (hasAttachments(past)) conversationId = await createConversation(withoutAttachments(past));
+          result = { ...(await send(withoutAttachments(input))), attachmentsDropped: true };
+        }
         // A stopped reply never reached the conversation; add the part people saw so both records agree.
         if (result.stopped && result.text) {
           await appendToConversation(conversationId, [

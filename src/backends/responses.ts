@@ -75,11 +75,12 @@ export function createResponsesBackend(client: OpenAI, attachments?: AttachmentO
       try {
         return await open(previousResponseId, items);
       } catch (error) {
-        // The model takes no images or files: answer the text alone, from the bot's own record without them (the
-        // chain may hold images too). Nothing was streamed yet.
-        if (isAttachmentRefusal(error) && hasAttachments(items)) {
-          const all = withoutAttachments([...(await history.read()), ...input]);
-          return { ...(await open(undefined, all)), attachmentsDropped: true };
+        // The model takes no images or files (the input's, or the chain's: the model was changed since): answer the
+        // text alone, from the bot's own record without them. Nothing was streamed yet.
+        if (isAttachmentRefusal(error)) {
+          const all = [...(await history.read()), ...input];
+          if (!hasAttachments(all)) throw error;
+          return { ...(await open(undefined, withoutAttachments(all))), attachmentsDropped: true };
         }
         // The chain is gone at the provider: start a new one from the bot's own record (nothing was streamed yet).
         if (!previousResponseId || !isMissingPreviousResponse(error)) throw error;

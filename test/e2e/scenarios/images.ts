@@ -204,5 +204,22 @@ export function imageScenarios(backend: BackendKind, options: ScenarioOptions = 
       await replyTo(world, threadId, 'alice: and text?');
       expect(world.openai.requests.filter((r) => r.status === 400).length).toBe(refusalsBefore);
     });
+
+    it('a thread whose model is changed to one without vision after an image: the text is answered, with the line', async () => {
+      const threadId = await startThread(world, alice.id, 'eyes closed later');
+      post(threadId, 'see this', [pngFile('red.png', red)]);
+      expect((await replyTo(world, threadId, 'alice: see this')).text).toContain(seesRed);
+      await command(world, {
+        channelId: threadId,
+        userId: mod.id,
+        name: 'settings',
+        options: { model: 'gpt-3.5-turbo' },
+      });
+      world.discord.postMessage(threadId, alice.id, 'text only now');
+      const reply = await replyTo(world, threadId, 'alice: text only now');
+      expect(reply.text).toContain('[gpt-3.5-turbo]');
+      expect(reply.text).not.toContain('saw 1 image');
+      await noticeIn(threadId, '🖼️ This model cannot read images or files');
+    });
   });
 }
