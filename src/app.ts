@@ -4,6 +4,7 @@ import { createBackend } from './backends/index.ts';
 import { commands } from './commands/index.ts';
 import type { Config } from './config.ts';
 import { createAbuseGuard } from './core/abuse.ts';
+import { createAttachmentStore } from './core/attachments.ts';
 import { createBudgetService } from './core/budgets.ts';
 import { createHistoryLog } from './core/history-log.ts';
 import type { Logger } from './core/ports.ts';
@@ -68,7 +69,11 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
     timeout: 120_000,
     ...(metrics ? { fetch: countingFetch(metrics, { baseUrl: config.openai.baseUrl }) } : {}),
   });
-  const backend = createBackend(config.backend, openai, { chatContextTokens: config.chatContextTokens });
+  const attachments = createAttachmentStore({ store, clock: systemClock, limits: config.attachments });
+  const backend = createBackend(config.backend, openai, {
+    chatContextTokens: config.chatContextTokens,
+    attachments: { blobs: attachments, forkImageDetail: config.attachments.forkImageDetail },
+  });
   const sessions = createSessionRepository(store);
   const client = createDiscordClient(config);
   const opsServer =
@@ -95,6 +100,7 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
     log: createHistoryLog(store),
     store,
     locks,
+    attachments,
     backend,
     presenter,
     running: createRunningTurns(),
@@ -119,6 +125,7 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
     settings: createSettingsService({ sessions, maxAlternatives: config.alternatives.maxCount }),
     config,
     logger,
+    attachments,
     isModerator: (interaction) => isModerator(interaction, config.moderatorRoleIds),
     canManageServer,
     budgets,

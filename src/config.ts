@@ -110,6 +110,13 @@ const envSchema = z.object({
   RATE_LIMIT_MESSAGES: optional(int(0, 10_000)).default(10),
   RATE_LIMIT_SECONDS: optional(int(1, 86_400)).default(60),
   MAX_QUEUED_MESSAGES: optional(int(0, 10_000)).default(25),
+  IMAGE_MAX_BYTES: optional(int(1024, 50 * 1024 * 1024)).default(5 * 1024 * 1024),
+  FILE_MAX_BYTES: optional(int(1024, 50 * 1024 * 1024)).default(10 * 1024 * 1024),
+  ATTACHMENTS_PER_MESSAGE: optional(int(0, 10)).default(4),
+  THREAD_ATTACHMENT_BYTES: optional(int(0, 1024 * 1024 * 1024)).default(50 * 1024 * 1024),
+  FORK_IMAGE_DETAIL: optional(
+    z.enum(['low', 'high', 'auto'], { error: 'must be low, high or auto' }),
+  ).default('low'),
 });
 
 /** The bot's whole configuration, parsed once at start. Nothing else reads `process.env`. */
@@ -166,6 +173,17 @@ export interface Config {
     rateMessages: number;
     rateWindowMs: number;
     maxQueued: number;
+  };
+  /** Images and PDFs posted in threads: what the bot keeps for the model (see README, "Images and files"). */
+  attachments: {
+    imageMaxBytes: number;
+    fileMaxBytes: number;
+    /** Images and files read from one message; 0 reads none. */
+    perMessage: number;
+    /** Bytes of images and files one thread may hold in all. */
+    threadMaxBytes: number;
+    /** `detail` of images sent to alternatives, which pay for them once each. */
+    forkImageDetail: 'low' | 'high' | 'auto';
   };
 }
 
@@ -243,6 +261,13 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       rateMessages: e.RATE_LIMIT_MESSAGES,
       rateWindowMs: e.RATE_LIMIT_SECONDS * 1000,
       maxQueued: e.MAX_QUEUED_MESSAGES,
+    },
+    attachments: {
+      imageMaxBytes: e.IMAGE_MAX_BYTES,
+      fileMaxBytes: e.FILE_MAX_BYTES,
+      perMessage: e.ATTACHMENTS_PER_MESSAGE,
+      threadMaxBytes: e.THREAD_ATTACHMENT_BYTES,
+      forkImageDetail: e.FORK_IMAGE_DETAIL,
     },
   };
 }

@@ -1,4 +1,5 @@
 import type { AbuseGuard } from './abuse.ts';
+import type { AttachmentStore } from './attachments.ts';
 import type { BudgetService } from './budgets.ts';
 import type { HistoryLog } from './history-log.ts';
 import type { ThreadSession, ThreadSettings } from './model.ts';
@@ -23,6 +24,8 @@ export interface CoreDeps {
   budgets?: BudgetService;
   /** Message rate, queue bound, model allowlist, style length; absent: no such limits. */
   abuse?: AbuseGuard;
+  /** Images and files kept for the model; absent: a prune leaves them (tests without attachments). */
+  attachments?: AttachmentStore;
   /** Closes the thread's vote when its deadline comes, if this process is still running then. */
   armDeadline(threadId: string, deadline: number): void;
 }

@@ -195,6 +195,10 @@ export async function runFork(deps: CoreDeps, held: HeldThread, spec: ForkSpec):
       ),
     );
     if (held.lease.signal.aborted) throw held.lease.signal.reason ?? new Error('lock lost');
+    if (results.some((r) => r.status === 'fulfilled' && r.value.attachmentsDropped))
+      await safely(deps, { threadId, what: 'say the images were not sent' }, () =>
+        presenter.notice(threadId, { kind: 'attachments_not_sent', reason: 'model_refused' }),
+      );
 
     const branches: Branch[] = [];
     const ownItems = spec.prompt ? 2 : 1;

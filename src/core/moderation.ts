@@ -1,3 +1,4 @@
+import { referencedBlobs } from './attachments.ts';
 import { prunableBranches } from './branch-tree.ts';
 import type { CoreDeps, HeldThread } from './deps.ts';
 import { safely } from './deps.ts';
@@ -129,6 +130,7 @@ export async function moderate(
           );
       await deps.log.deleteBranch(held.threadId, branch.id, branch.ownItems);
     }
+    await sweepAttachments(deps, held);
     action = { threadId: held.threadId, userId, action: 'prune', branchIds: doomed.map((b) => b.id) };
   } else {
     let result: BranchAction | undefined;
@@ -146,4 +148,15 @@ export async function moderate(
     deps.presenter.notice(held.threadId, { kind: 'branch_action', action }),
   );
   return action;
+}
+
+/** Drops the images and files that only pruned branches held (see attachments.ts); a failure only leaves them. */
+async function sweepAttachments(deps: CoreDeps, held: HeldThread): Promise<void> {
+  if (!deps.attachments) return;
+  try {
+    const session = await held.read();
+    await deps.attachments.sweep(held.threadId, await referencedBlobs(session, deps.log));
+  } catch (error) {
+    deps.logger.warn({ err: error, threadId: held.threadId }, 'could not sweep attachments');
+  }
 }

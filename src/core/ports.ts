@@ -67,6 +67,11 @@ export interface Generated {
   stopped: boolean;
   /** True when the model declined; `text` is its refusal. */
   refused: boolean;
+  /**
+   * True when the model refused the images or files (a model without vision, a `chat` server without it), and the
+   * backend answered the text alone on a second try.
+   */
+  attachmentsDropped?: boolean;
 }
 
 /** One alternative to generate in a fork. */
@@ -158,6 +163,11 @@ export type BranchAction = { threadId: string; userId: string } & (
 
 /** Something the thread is told that is not a reply; the Discord layer words it. */
 export type Notice =
+  | {
+      kind: 'attachments_not_sent';
+      /** The model refused them; the text of the message was answered without them. */
+      reason: 'model_refused';
+    }
   | { kind: 'branch_action'; action: BranchAction }
   | {
       kind: 'vote_cancelled';

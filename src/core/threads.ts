@@ -3,7 +3,14 @@ import { type BranchView, branchViews, prunableBranches } from './branch-tree.ts
 import type { CoreDeps } from './deps.ts';
 import { BadInputError, BotError, NotAllowedError, NotFoundError, RateLimitedError } from './errors.ts';
 import { runFork } from './fork.ts';
-import { type Branch, type PendingMessage, SCHEMA_VERSION, type ThreadSession, type Vote } from './model.ts';
+import {
+  type Branch,
+  type Part,
+  type PendingMessage,
+  SCHEMA_VERSION,
+  type ThreadSession,
+  type Vote,
+} from './model.ts';
 import { type ModeratorRequest, moderate } from './moderation.ts';
 import type { BranchAction, LockService, Store } from './ports.ts';
 import { createThreadWorkers, type ThreadWorkers } from './thread-worker.ts';
@@ -30,6 +37,8 @@ export interface IncomingMessage {
   text: string;
   /** The author is a moderator (exempt from the message rate; from budgets with BUDGET_EXEMPT_MODERATORS). */
   isModerator?: boolean;
+  /** Its images and files, already stored (AttachmentStore.admit). */
+  parts?: Part[];
 }
 
 export interface Moderator {
@@ -313,6 +322,7 @@ export function createThreadService(
         receivedAt: clock.now(),
         attempts: 0,
         ...(message.isModerator ? { moderator: true } : {}),
+        ...(message.parts?.length ? { parts: message.parts } : {}),
       };
       const waitMs = message.isModerator
         ? undefined

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { CoreDeps, HeldThread } from './deps.ts';
+import { withoutAttachments } from './attachments.ts';
+import { type CoreDeps, type HeldThread, safely } from './deps.ts';
 import { BotError, LockLostError, UpstreamError } from './errors.ts';
 import {
   branchOf,
@@ -25,6 +26,7 @@ export function userItemOf(batch: readonly PendingMessage[]): Item {
     role: 'user',
     text: batch.map((m) => m.text).join('\n\n'),
     sourceMessageIds: batch.map((m) => m.messageId),
+    ...(batch.some((m) => m.parts?.length) ? { parts: batch.flatMap((m) => m.parts ?? []) } : {}),
   };
 }
 
@@ -184,7 +186,9 @@ export async function answerBatch(deps: CoreDeps, held: HeldThread, batch: Pendi
     ...(stoppedBy ? { stopped: true } : {}),
   };
   try {
-    await log.write(threadId, branch.id, branch.ownItems, [userItem, reply], held.lease.fencingToken);
+    // A model that refused the images got the text alone: the history records what it was sent.
+    const sent = result.attachmentsDropped ? withoutAttachments([userItem])[0]! : userItem;
+    await log.write(threadId, branch.id, branch.ownItems, [sent, reply], held.lease.fencingToken);
     await held.update((s) => {
       const current = branchOf(s, branch.id)!;
       if (current.ownItems !== branch.ownItems) throw new LockLostError();
@@ -227,6 +231,10 @@ export async function answerBatch(deps: CoreDeps, held: HeldThread, batch: Pendi
       ? { kind: 'stopped', text, by: stoppedBy }
       : { kind: 'done', text, usage: result.usage, refused: result.refused },
   );
+  if (result.attachmentsDropped)
+    await safely(deps, { threadId, what: 'say the images were not sent' }, () =>
+      presenter.notice(threadId, { kind: 'attachments_not_sent', reason: 'model_refused' }),
+    );
 }
 
 function sameProvider(a: ProviderState, b: ProviderState | undefined): boolean {

@@ -5,6 +5,7 @@ import type {
   RESTPostAPIChatInputApplicationCommandsJSONBody,
 } from 'discord.js';
 import type { Config } from '../config.ts';
+import type { AttachmentStore } from '../core/attachments.ts';
 import type { BudgetService } from '../core/budgets.ts';
 import type { Logger } from '../core/ports.ts';
 import type { SettingsService } from '../core/settings.ts';
@@ -16,6 +17,8 @@ export interface BotContext {
   settings: SettingsService;
   config: Config;
   logger: Logger;
+  /** Keeps the images and files posted in managed threads. */
+  attachments: AttachmentStore;
   /** Manage Threads in the channel, or a configured moderator role. */
   isModerator(
     interaction: ChatInputCommandInteraction | AutocompleteInteraction | ButtonInteraction,

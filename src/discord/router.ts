@@ -1,31 +1,35 @@
 import { ChannelType, type Client, type Interaction, type Message, MessageFlags } from 'discord.js';
 import { createKeyedMutex } from '../core/keyed-mutex.ts';
 import type { Logger } from '../core/ports.ts';
+import { isMedia, readMedia } from './attachments.ts';
 import { buttonHandlers } from './buttons.ts';
 import type { BotContext } from './context.ts';
 import { parseCustomId } from './custom-ids.ts';
 import { userMessageFor } from './errors.ts';
 import { isModeratorAuthor } from './permissions.ts';
-import { truncate } from './render.ts';
+import { NO_PINGS, truncate } from './render.ts';
+import { refusedAttachmentsText } from './wording.ts';
 
 const TEXT_ATTACHMENT_LIMIT = 100_000;
 
-/** Reads the text of a message's attachments that are text; names the others. */
+/** Reads the text of a message's attachments that are text; names the others (images and PDFs aside). */
 async function attachmentText(message: Message): Promise<string> {
   const parts = await Promise.all(
-    [...message.attachments.values()].map(async (attachment) => {
-      const isText =
-        attachment.contentType?.startsWith('text/') ||
-        /\.(txt|md|csv|json|log|ya?ml|[cm]?[jt]sx?|py|rs|go)$/i.test(attachment.name);
-      if (!isText || attachment.size > TEXT_ATTACHMENT_LIMIT)
-        return `[attachment ${attachment.name}: not read]`;
-      try {
-        const response = await fetch(attachment.url);
-        return `[attachment ${attachment.name}]\n${await response.text()}`;
-      } catch {
-        return `[attachment ${attachment.name}: could not be downloaded]`;
-      }
-    }),
+    [...message.attachments.values()]
+      .filter((attachment) => !isMedia(attachment))
+      .map(async (attachment) => {
+        const isText =
+          attachment.contentType?.startsWith('text/') ||
+          /\.(txt|md|csv|json|log|ya?ml|[cm]?[jt]sx?|py|rs|go)$/i.test(attachment.name);
+        if (!isText || attachment.size > TEXT_ATTACHMENT_LIMIT)
+          return `[attachment ${attachment.name}: not read]`;
+        try {
+          const response = await fetch(attachment.url);
+          return `[attachment ${attachment.name}]\n${await response.text()}`;
+        } catch {
+          return `[attachment ${attachment.name}: could not be downloaded]`;
+        }
+      }),
   );
   return parts.join('\n\n');
 }
@@ -58,8 +62,25 @@ export function routeEvents({
       text,
       isModerator: isModeratorAuthor(message, ctx.config.moderatorRoleIds),
     };
+    /** The message's images and PDFs, kept for the thread; what was over a limit gets one line in the thread. */
+    const media = async (threadId: string) => {
+      const found = [...message.attachments.values()].filter(isMedia);
+      if (found.length === 0) return {};
+      const { parts, refused, notes } = await readMedia(threadId, found, ctx.attachments);
+      if (refused.length > 0)
+        await message
+          .reply({ content: refusedAttachmentsText(refused), allowedMentions: NO_PINGS })
+          .catch((error: unknown) => logger.warn({ err: error, threadId }, 'could not name refused files'));
+      return {
+        ...(parts.length > 0 ? { parts } : {}),
+        ...(notes.length > 0 ? { text: [incoming.text, ...notes].filter(Boolean).join('\n\n') } : {}),
+      };
+    };
     if (message.channel.isThread()) {
-      await ctx.threads.receive({ ...incoming, threadId: message.channel.id });
+      const threadId = message.channel.id;
+      // Only a managed thread's files are kept (and only they are downloaded).
+      const managed = message.attachments.size > 0 ? await ctx.threads.get(threadId) : undefined;
+      await ctx.threads.receive({ ...incoming, ...(managed ? await media(threadId) : {}), threadId });
       return;
     }
     if (mentionsBot && message.channel.type === ChannelType.GuildText) {
@@ -71,7 +92,8 @@ export function routeEvents({
         guildId: message.guildId,
         userId: message.author.id,
       });
-      if (text) await ctx.threads.receive({ ...incoming, threadId: thread.id });
+      const files = await media(thread.id);
+      if (text || files.parts) await ctx.threads.receive({ ...incoming, ...files, threadId: thread.id });
     }
   }
 

@@ -206,12 +206,16 @@ export class Driver {
 
   // ---- people acting ----
 
+  expireAttachments(): void {
+    for (const a of this.#ctx.store.attachments.values()) a.expiresAt = 0;
+  }
+
   postMessage(
     channelId: string,
     userId: string,
     content: string,
     opts: {
-      attachments?: { filename: string; content: string; contentType?: string }[];
+      attachments?: { filename: string; content: string | Uint8Array; contentType?: string }[];
       replyTo?: string;
       via?: string;
     } = {},
@@ -228,7 +232,7 @@ export class Driver {
     }
     const files: FileInput[] = (opts.attachments ?? []).map((a) => ({
       filename: a.filename,
-      data: Buffer.from(a.content),
+      data: typeof a.content === 'string' ? Buffer.from(a.content) : Buffer.from(a.content),
       ...(a.contentType !== undefined ? { contentType: a.contentType } : {}),
     }));
     const m = this.#ctx.gateway.deliverVia(opts.via, () =>

@@ -72,6 +72,7 @@ export async function createDiscordEmulator(options: DiscordEmulatorOptions = {}
     createTextChannel: (name) => driver.createTextChannel(name),
     createThread: (t) => driver.createThread(t),
     postMessage: (channelId, userId, content, opts) => driver.postMessage(channelId, userId, content, opts),
+    expireAttachments: () => driver.expireAttachments(),
     runCommand: (c) => driver.runCommand(c),
     clickButton: (c) => driver.clickButton(c),
     allowCommand: (name, userId) => driver.allowCommand(name, userId),

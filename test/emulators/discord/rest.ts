@@ -3,7 +3,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Ctx } from './context.ts';
 import { ApiError, Errors } from './errors.ts';
-import type { FileInput } from './messages.ts';
+import { attachmentSignature, type FileInput } from './messages.ts';
 import { RateLimiter } from './ratelimit.ts';
 import { hashOf, majorOf, matchRoute, type RouteDef } from './router.ts';
 import { appRoutes } from './routes-app.ts';
@@ -47,7 +47,7 @@ export class RestServer {
     const method = (req.method ?? 'GET').toUpperCase();
     const raw = await readBody(req);
     if (url.pathname.startsWith('/attachments/')) {
-      this.#serveAttachment(url.pathname, res);
+      this.#serveAttachment(url, res);
       return;
     }
     const apiPath = url.pathname.replace(/^\/api(\/v\d+)?/, '');
@@ -170,10 +170,14 @@ export class RestServer {
     res.end(text);
   }
 
-  #serveAttachment(pathname: string, res: ServerResponse): void {
-    const id = pathname.split('/')[3] ?? '';
+  /** Discord's CDN: the URL must carry its signature, and works until it expires (then 404, as Discord answers). */
+  #serveAttachment(url: URL, res: ServerResponse): void {
+    const id = url.pathname.split('/')[3] ?? '';
     const a = this.#ctx.store.attachments.get(id);
-    if (!a) {
+    const ex = url.searchParams.get('ex') ?? '';
+    const is = url.searchParams.get('is') ?? '';
+    const signed = url.searchParams.get('hm') === attachmentSignature(url.pathname, ex, is);
+    if (!a || !signed || Date.now() >= a.expiresAt || Date.now() >= Number.parseInt(ex, 16) * 1000) {
       res.writeHead(404, { 'Content-Type': 'text/plain' });
       res.end('Not Found');
       return;

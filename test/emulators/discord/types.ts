@@ -136,11 +136,17 @@ export interface DiscordEmulator {
     userId: string,
     content: string,
     opts?: {
-      attachments?: { filename: string; content: string; contentType?: string }[];
+      /** `content`: text, or the file's bytes (an image, a PDF). */
+      attachments?: { filename: string; content: string | Uint8Array; contentType?: string }[];
       replyTo?: string;
       via?: string;
     },
   ): MessageView;
+  /**
+   * Time passes for attachment URLs: every URL handed out so far expires (404 from now on), as Discord's signed CDN
+   * URLs do after about a day. Attachments posted later get fresh URLs.
+   */
+  expireAttachments(): void;
   /** `via`: deliver the INTERACTION_CREATE to this gateway session only. */
   runCommand(c: {
     channelId: string;
@@ -248,6 +254,8 @@ export interface AttachmentRec {
   contentType?: string;
   url: string;
   data: Buffer;
+  /** When the signed URL stops working (ms since the epoch); the URL's `ex` says the same in hex seconds. */
+  expiresAt: number;
 }
 
 export interface AllowedMentions {
