@@ -2,7 +2,7 @@ import { ButtonStyle } from 'discord.js';
 import type { Vote } from '../core/model.ts';
 import { tally } from '../core/votes.ts';
 import { customId } from './custom-ids.ts';
-import { button, buttonRow, NO_PINGS } from './render.ts';
+import { button, buttonRow, fitText, NO_PINGS } from './render.ts';
 import { alternativeLabel } from './wording.ts';
 
 const closedByText: Record<NonNullable<Vote['closedBy']>['reason'], string> = {
@@ -53,7 +53,7 @@ export function renderBallot(vote: Vote) {
       ),
     );
   }
-  return { content: `${headline}\n${tallyLine}`, components: rows, allowedMentions: NO_PINGS };
+  return { content: fitText(`${headline}\n${tallyLine}`), components: rows, allowedMentions: NO_PINGS };
 }
 
 /** The ephemeral menu a moderator gets: close the vote on any alternative that finished. */
@@ -66,7 +66,7 @@ export function renderPickMenu(vote: Vote) {
         ...choices.map((o) =>
           button(
             customId({ kind: 'pick', voteId: vote.id, letter: o.letter }),
-            `${o.letter} · ${alternativeLabel(o)}`.slice(0, 80),
+            `${o.letter} · ${alternativeLabel(o)}`,
           ),
         ),
       ),

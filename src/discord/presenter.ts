@@ -2,7 +2,7 @@ import type { Client, Message } from 'discord.js';
 import type { Logger, ThreadPresenter } from '../core/ports.ts';
 import { renderBallot } from './ballot.ts';
 import { createEditQueues, type EditQueueOptions } from './edit-queue.ts';
-import { NO_PINGS } from './render.ts';
+import { fitText, NO_PINGS } from './render.ts';
 import { startStreamingReply } from './streaming-reply.ts';
 import { sendableThread, withUnarchive } from './thread-access.ts';
 import { alternativeLabel, noticeText } from './wording.ts';
@@ -68,7 +68,7 @@ export function createDiscordPresenter({
     async notice(threadId, notice) {
       const channel = await sendableThread(client, threadId);
       await withUnarchive<unknown>(client, threadId, () =>
-        channel.send({ content: noticeText(notice), allowedMentions: NO_PINGS }),
+        channel.send({ content: fitText(noticeText(notice)), allowedMentions: NO_PINGS }),
       );
       if (notice.kind === 'branch_action' && audit)
         await audit(notice.action).catch((error: unknown) =>

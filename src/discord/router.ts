@@ -5,7 +5,7 @@ import { buttonHandlers } from './buttons.ts';
 import type { BotContext } from './context.ts';
 import { parseCustomId } from './custom-ids.ts';
 import { userMessageFor } from './errors.ts';
-import { truncate } from './render.ts';
+import { DISCORD_LIMITS, fitText, truncate } from './render.ts';
 
 const TEXT_ATTACHMENT_LIMIT = 100_000;
 
@@ -62,7 +62,7 @@ export function routeEvents({
     }
     if (mentionsBot && message.channel.type === ChannelType.GuildText) {
       const thread = await message.startThread({
-        name: truncate(text || `Chat with ${incoming.authorName}`, 90),
+        name: truncate(text || `Chat with ${incoming.authorName}`, DISCORD_LIMITS.threadName),
       });
       await ctx.threads.startThread({
         threadId: thread.id,
@@ -110,7 +110,7 @@ export function routeEvents({
         );
         await message
           .reply({
-            content: `⚠️ ${userMessageFor(error)}`,
+            content: fitText(`⚠️ ${userMessageFor(error)}`),
             allowedMentions: { parse: [], repliedUser: false },
           })
           .catch(() => {});
@@ -135,7 +135,8 @@ export function routeEvents({
       if (error instanceof Error && 'userMessage' in error) logger.info(fields, 'interaction refused');
       else logger.error(fields, 'interaction failed');
       if (!interaction.isRepliable()) return;
-      const content = `⚠️ ${userMessageFor(error)}`;
+      // Error messages may repeat what a person typed (a branch id of any length): cut, never refused by Discord.
+      const content = fitText(`⚠️ ${userMessageFor(error)}`);
       try {
         if (interaction.deferred && !interaction.replied)
           await interaction.editReply({ content, embeds: [], components: [] });
