@@ -62,6 +62,7 @@ const envSchema = z.object({
   MODERATOR_ROLE_IDS: optional(idList).default([]),
   AUDIT_CHANNEL_ID: optional(snowflake),
   SHUTDOWN_GRACE_SECONDS: optional(int(0, 600)).default(10),
+  ATTACHMENT_TIMEOUT_SECONDS: optional(int(1, 120)).default(10),
   LOG_LEVEL: optional(z.enum(logLevels, { error: `must be one of ${logLevels.join(', ')}` })).default('info'),
   METRICS_PORT: optional(int(1, 65_535)),
   METRICS_HOST: optional(host).default('127.0.0.1'),
@@ -84,6 +85,8 @@ export interface Config {
   lockTtlMs: number;
   /** On SIGTERM: how long running replies may go on before they are stopped (then the bot closes within ~5 s). */
   shutdownGraceMs: number;
+  /** How long downloading one text attachment of a message in a managed thread may take before it is left out. */
+  attachmentTimeoutMs: number;
   /** For `npm run start:sharded`: how many shards; undefined asks Discord (GET /gateway/bot). */
   shardCount: number | undefined;
   alternatives: { defaultCount: number; maxCount: number; cooldownMs: number; voteMs: number };
@@ -137,6 +140,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     storeUrl: e.STORE_URL,
     lockTtlMs: e.LOCK_TTL_MS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,
+    attachmentTimeoutMs: e.ATTACHMENT_TIMEOUT_SECONDS * 1000,
     shardCount: e.SHARD_COUNT,
     alternatives: {
       defaultCount: e.ALTERNATIVES_DEFAULT,

@@ -136,7 +136,13 @@ export interface DiscordEmulator {
     userId: string,
     content: string,
     opts?: {
-      attachments?: { filename: string; content: string; contentType?: string }[];
+      attachments?: {
+        filename: string;
+        content: string;
+        contentType?: string;
+        /** How the attachment's URL answers downloads (a status other than 200, a delay): for failure tests. */
+        serve?: AttachmentServe;
+      }[];
       replyTo?: string;
       via?: string;
     },
@@ -181,6 +187,8 @@ export interface DiscordEmulator {
     opts?: { timeoutMs?: number; message?: string },
   ): Promise<T>;
   requests: RecordedRequest[];
+  /** Every download of a message attachment (GET of its URL), in order. */
+  attachmentDownloads: AttachmentDownload[];
   commands(guildId?: string): unknown[];
   injectFailure(f: FailureSpec): void;
   dropConnection(): void;
@@ -237,7 +245,21 @@ export interface ChannelRec {
   rateLimitPerUser: number;
 }
 
+/** How an attachment's URL answers: `status` (default 200, the file) after `delayMs` (default 0). */
+export interface AttachmentServe {
+  status?: number;
+  delayMs?: number;
+}
+
+export interface AttachmentDownload {
+  attachmentId: string;
+  filename: string;
+  status: number;
+  at: number;
+}
+
 export interface AttachmentRec {
+  serve?: AttachmentServe;
   id: string;
   filename: string;
   size: number;
