@@ -11,8 +11,8 @@ import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { REST, type RESTGetAPIGatewayBotResult, Routes, type Shard, ShardingManager } from 'discord.js';
-import { loadConfigOrExit } from './config.ts';
-import { createLogger } from './logger.ts';
+import { loadConfigOrExit, storeUrlSecrets } from './config.ts';
+import { createLogger, createScrubber } from './logger.ts';
 import type { OpsServer } from './ops/ops-server.ts';
 import { serveManagerOps, shardMetricsPort } from './ops/shards.ts';
 
@@ -39,7 +39,9 @@ if (!/^rediss?:\/\//.test(config.storeUrl)) {
   process.exit(78);
 }
 
-const logger = createLogger(config.logLevel).child({ shard: 'manager' });
+const logger = createLogger(config.logLevel, storeUrlSecrets(config.storeUrl)).child({ shard: 'manager' });
+// The shards scrub their own log lines; what else they print (a crash's stack on stderr) is scrubbed on the way.
+const scrub = createScrubber(storeUrlSecrets(config.storeUrl));
 
 /**
  * The shard count Discord recommends. discord.js's own fetchRecommendedShardCount (what totalShards: 'auto' uses)
@@ -57,8 +59,9 @@ async function recommendedShardCount(): Promise<number> {
 function relay(shardId: number, from: Readable | null, to: Writable): void {
   if (!from) return;
   createInterface({ input: from, crlfDelay: Number.POSITIVE_INFINITY }).on('line', (line) => {
+    const clean = scrub(line);
     to.write(
-      /^\{\s*"/.test(line) ? `{"shard":${shardId},${line.slice(1)}\n` : `[shard ${shardId}] ${line}\n`,
+      /^\{\s*"/.test(clean) ? `{"shard":${shardId},${clean.slice(1)}\n` : `[shard ${shardId}] ${clean}\n`,
     );
   });
 }
