@@ -7,6 +7,16 @@ import { type BotProcess, createWorld, SHARDED_ENTRY, spawnBot, type World } fro
 
 const redis = await startRedis();
 
+/** Whether a process (a shard the manager started) is still there. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Everything a process wrote, both streams. */
 const output = (bot: BotProcess) => `${bot.logs.map((l) => JSON.stringify(l)).join('\n')}\n${bot.stderr}`;
 
@@ -30,7 +40,11 @@ describe.skipIf(!redis)('secrets in STORE_URL', () => {
     address = redis!.url.replace('redis://', '');
   });
   afterAll(async () => {
-    await Promise.all(started.map((bot) => bot.kill()));
+    // SIGTERM: the sharded manager stops its shards (a SIGKILL would leave them behind).
+    await Promise.all(started.map((bot) => bot.stop()));
+    for (const bot of started)
+      for (const line of bot.logs.filter((l) => l.msg === 'shard started'))
+        if (alive(line.pid as number)) process.kill(line.pid as number, 'SIGKILL');
     await world?.close();
     await redis?.stop();
   });
