@@ -1,5 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { Client, Events, GatewayIntentBits, Routes } from 'discord.js';
+import { Client, Events, GatewayIntentBits, Options, Routes } from 'discord.js';
 import OpenAI from 'openai';
 import { createBackend } from './backends/index.ts';
 import { commands } from './commands/index.ts';
@@ -49,9 +49,42 @@ export async function registerCommands(client: Client<true>, guildId: string | u
   return body.length;
 }
 
+/**
+ * discord.js keeps every message (200 a channel), member and user it sees: over thousands of turns that is most of
+ * the bot's memory, and the bot needs none of it. A reply is edited through the Message its post returned, a ballot
+ * by id over REST, and who wrote a message or clicked a button comes with the event itself. So messages, members,
+ * users and thread members are not kept (the bot's own user and member are), and archived threads are swept.
+ */
+const isSelf = (entity: { id: string; client: Client }) => entity.id === entity.client.user?.id;
+const CACHE_LIMITS = Options.cacheWithLimits({
+  ...Options.DefaultMakeCacheSettings,
+  MessageManager: 0,
+  GuildMessageManager: 0,
+  DMMessageManager: 0,
+  GuildMemberManager: { maxSize: 0, keepOverLimit: isSelf },
+  UserManager: { maxSize: 0, keepOverLimit: isSelf },
+  ThreadMemberManager: { maxSize: 0, keepOverLimit: isSelf },
+  PresenceManager: 0,
+  ReactionManager: 0,
+  ReactionUserManager: 0,
+  VoiceStateManager: 0,
+  GuildInviteManager: 0,
+  GuildBanManager: 0,
+  GuildScheduledEventManager: 0,
+  StageInstanceManager: 0,
+  GuildStickerManager: 0,
+});
+/** Archived threads leave the cache an hour after they were archived (looked at every 10 minutes). */
+const SWEEPERS = {
+  ...Options.DefaultSweeperSettings,
+  threads: { interval: 600, lifetime: 3600 },
+};
+
 export function createDiscordClient(config: Config): Client {
   return new Client({
     intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages, GatewayIntentBits.MessageContent],
+    makeCache: CACHE_LIMITS,
+    sweepers: SWEEPERS,
     allowedMentions: NO_PINGS,
     ...(config.discord.apiUrl ? { rest: { api: config.discord.apiUrl } } : {}),
   });
