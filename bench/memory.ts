@@ -18,6 +18,8 @@ export interface MemorySample {
   rssMb: number | undefined;
   /** V8 heap in use, as the bot's own metrics report it (not right after a GC: it rises and falls between them). */
   heapUsedMb: number | undefined;
+  /** Memory V8 knows of outside its heap (Buffers, ArrayBuffers), from the same metrics. */
+  externalMb: number | undefined;
   elapsedMs: number;
 }
 
@@ -53,13 +55,15 @@ function rssKb(pid: number): number | undefined {
   }
 }
 
-async function heapUsedBytes(port: number): Promise<number | undefined> {
+async function metricBytes(port: number, names: string[]): Promise<(number | undefined)[]> {
   try {
-    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-    const line = text.split('\n').find((l) => l.startsWith('nodejs_heap_size_used_bytes '));
-    return line ? Number(line.split(' ')[1]) : undefined;
+    const lines = (await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).split('\n');
+    return names.map((name) => {
+      const line = lines.find((l) => l.startsWith(`${name} `));
+      return line ? Number(line.split(' ')[1]) : undefined;
+    });
   } catch {
-    return undefined;
+    return names.map(() => undefined);
   }
 }
 
@@ -74,7 +78,13 @@ export async function runMemory(
   const world = await createWorld({ discord: { rateLimits: RAISED_DISCORD_LIMITS } });
   try {
     const port = await freePort();
-    await world.startBot({ LOG_LEVEL: 'info', METRICS_PORT: String(port) });
+    // MALLOC_ARENA_MAX, when set for the benchmark, is handed to the bot (glibc's allocator arenas: RSS outside V8).
+    const malloc = process.env.MALLOC_ARENA_MAX;
+    await world.startBot({
+      LOG_LEVEL: 'info',
+      METRICS_PORT: String(port),
+      ...(malloc ? { MALLOC_ARENA_MAX: malloc } : {}),
+    });
     const pid = botPids(world)[0];
     world.openai.setLatency(NO_LATENCY);
     const users = Array.from({ length: 10 }, (_, i) => world.discord.createUser({ username: `user${i}` }));
@@ -98,15 +108,20 @@ export async function runMemory(
 
     const sample = async (done: number, start: number): Promise<MemorySample> => {
       const rss = pid === undefined ? undefined : rssKb(pid);
-      const heap = await heapUsedBytes(port);
+      const [heap, external] = await metricBytes(port, [
+        'nodejs_heap_size_used_bytes',
+        'nodejs_external_memory_bytes',
+      ]);
+      const mb = (bytes: number | undefined) => (bytes === undefined ? undefined : bytes / 1024 / 1024);
       const s = {
         turns: done,
         rssMb: rss === undefined ? undefined : rss / 1024,
-        heapUsedMb: heap === undefined ? undefined : heap / 1024 / 1024,
+        heapUsedMb: mb(heap),
+        externalMb: mb(external),
         elapsedMs: now() - start,
       };
       log(
-        `  after ${done} turns: RSS ${s.rssMb?.toFixed(0) ?? '?'} MB · heap ${s.heapUsedMb?.toFixed(0) ?? '?'} MB · ${(s.elapsedMs / 1000).toFixed(0)} s`,
+        `  after ${done} turns: RSS ${s.rssMb?.toFixed(0) ?? '?'} MB · heap ${s.heapUsedMb?.toFixed(0) ?? '?'} MB · external ${s.externalMb?.toFixed(0) ?? '?'} MB · ${(s.elapsedMs / 1000).toFixed(0)} s`,
       );
       return s;
     };
