@@ -9,12 +9,50 @@ const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
 
 const snowflake = z.string().regex(/^\d{17,20}$/, 'must be a Discord id (17 to 20 digits)');
 const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
+const ENCODE_HINT =
+  'is not a valid URL: in a user name or password write @ # / ? % : and spaces as %40 %23 %2F %3F %25 %3A %20';
+/** Why a STORE_URL cannot be used as it is written, without repeating any of it (it may hold a password). */
+function storeUrlProblem(value: string): string | undefined {
+  if (!/^rediss?:/.test(value)) return undefined;
+  // A # starts the URL's fragment: what follows (often the rest of a password and the host) would be dropped.
+  if (value.includes('#')) return ENCODE_HINT;
+  try {
+    const url = new URL(value);
+    decodeURIComponent(url.username);
+    decodeURIComponent(url.password);
+    if (!url.hostname) return ENCODE_HINT;
+  } catch {
+    return ENCODE_HINT;
+  }
+  return undefined;
+}
 const storeUrl = z
   .string()
   .regex(
     /^(sqlite|redis|rediss):\/\/.+/,
     'must start with sqlite:// or redis:// (for example sqlite://data/threadfork.sqlite)',
-  );
+  )
+  .superRefine((value, ctx) => {
+    const problem = storeUrlProblem(value);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
+/**
+ * The parts of a STORE_URL that must never be logged: its password (as written and decoded) and, when it has user
+ * information, the whole URL. Read from the text itself, so a URL that does not parse is covered too.
+ */
+export function storeUrlSecrets(value: string): string[] {
+  const userinfo = /^[a-z]+:\/\/(.*)@/i.exec(value)?.[1];
+  if (userinfo === undefined) return [];
+  const password = userinfo.includes(':') ? userinfo.slice(userinfo.indexOf(':') + 1) : userinfo;
+  let decoded = password;
+  try {
+    decoded = decodeURIComponent(password);
+  } catch {
+    // Written with a stray %: the text as written is what could show up.
+  }
+  return [value, userinfo, password, decoded];
+}
 const int = (min: number, max: number) =>
   z.coerce
     .number({ error: 'must be a whole number' })
@@ -95,6 +133,7 @@ const envSchema = z.object({
   MODERATOR_ROLE_IDS: optional(idList).default([]),
   AUDIT_CHANNEL_ID: optional(snowflake),
   SHUTDOWN_GRACE_SECONDS: optional(int(0, 600)).default(10),
+  ATTACHMENT_TIMEOUT_SECONDS: optional(int(1, 120)).default(10),
   LOG_LEVEL: optional(z.enum(logLevels, { error: `must be one of ${logLevels.join(', ')}` })).default('info'),
   METRICS_PORT: optional(int(1, 65_535)),
   METRICS_HOST: optional(host).default('127.0.0.1'),
@@ -136,6 +175,8 @@ export interface Config {
   lockTtlMs: number;
   /** On SIGTERM: how long running replies may go on before they are stopped (then the bot closes within ~5 s). */
   shutdownGraceMs: number;
+  /** How long downloading one text attachment of a message in a managed thread may take before it is left out. */
+  attachmentTimeoutMs: number;
   /** For `npm run start:sharded`: how many shards; undefined asks Discord (GET /gateway/bot). */
   shardCount: number | undefined;
   alternatives: {
@@ -228,6 +269,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     storeUrl: e.STORE_URL,
     lockTtlMs: e.LOCK_TTL_MS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,
+    attachmentTimeoutMs: e.ATTACHMENT_TIMEOUT_SECONDS * 1000,
     shardCount: e.SHARD_COUNT,
     alternatives: {
       defaultCount: e.ALTERNATIVES_DEFAULT,

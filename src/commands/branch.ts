@@ -9,7 +9,15 @@ import type { BranchView } from '../core/branch-tree.ts';
 import { BadInputError, NotAllowedError } from '../core/errors.ts';
 import type { Command } from '../discord/context.ts';
 import { customId } from '../discord/custom-ids.ts';
-import { button, buttonRow, NO_PINGS, truncate } from '../discord/render.ts';
+import {
+  button,
+  buttonRow,
+  DISCORD_LIMITS,
+  fitEmbed,
+  fitText,
+  NO_PINGS,
+  truncate,
+} from '../discord/render.ts';
 import { actionSummary, branchLabel, idList } from '../discord/wording.ts';
 
 const data = {
@@ -100,7 +108,7 @@ export const branch = {
       const branches = await ctx.threads.listBranches(threadId);
       await interaction.reply({
         flags: MessageFlags.Ephemeral,
-        embeds: [renderBranchList(branches, interaction.options.getInteger('page') ?? 1)],
+        embeds: [fitEmbed(renderBranchList(branches, interaction.options.getInteger('page') ?? 1))],
         allowedMentions: NO_PINGS,
       });
       return;
@@ -110,7 +118,9 @@ export const branch = {
       if (doomed.length === 0) throw new BadInputError('There are no inactive branches to prune.');
       await interaction.reply({
         flags: MessageFlags.Ephemeral,
-        content: `Delete ${doomed.length} inactive branch${doomed.length === 1 ? '' : 'es'} (${idList(doomed.map((b) => b.id))}) and their conversations? This cannot be undone.`,
+        content: fitText(
+          `Delete ${doomed.length} inactive branch${doomed.length === 1 ? '' : 'es'} (${idList(doomed.map((b) => b.id))}) and their conversations? This cannot be undone.`,
+        ),
         components: [
           buttonRow(button(customId({ kind: 'prune', threadId }), 'Delete them', ButtonStyle.Danger)),
         ],
@@ -125,7 +135,7 @@ export const branch = {
         : { action: 'reset', to: interaction.options.getString('to')?.trim() || undefined },
       by,
     );
-    await interaction.editReply(`Done: ${actionSummary(action)}.`);
+    await interaction.editReply(fitText(`Done: ${actionSummary(action)}.`));
   },
   async autocomplete(interaction, ctx) {
     const typed = interaction.options.getFocused().toLowerCase();
@@ -135,7 +145,10 @@ export const branch = {
         ? [{ name: 'root — start afresh', value: 'root' }]
         : []),
       ...branches.map((b) => ({
-        name: truncate(`${b.id} — ${branchLabel(b)}${b.active ? ' (active)' : ''}`, 100),
+        name: truncate(
+          `${b.id} — ${branchLabel(b)}${b.active ? ' (active)' : ''}`,
+          DISCORD_LIMITS.choiceName,
+        ),
         value: b.id,
       })),
     ];

@@ -15,8 +15,11 @@ export type ModeratorRequest =
 
 function requireBranch(session: ThreadSession, branchId: string): Branch {
   const branch = branchOf(session, branchId);
-  if (!branch)
-    throw new NotFoundError(`There is no branch ${branchId} in this thread; /branch list shows them.`);
+  if (!branch) {
+    // The id is what a person typed, of any length: repeat only its start.
+    const shown = branchId.length > 40 ? `${branchId.slice(0, 39)}…` : branchId;
+    throw new NotFoundError(`There is no branch ${shown} in this thread; /branch list shows them.`);
+  }
   return branch;
 }
 

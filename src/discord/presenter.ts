@@ -3,7 +3,7 @@ import type { Logger, ThreadPresenter } from '../core/ports.ts';
 import { renderBallot } from './ballot.ts';
 import { customId } from './custom-ids.ts';
 import { createEditQueues, type EditQueueOptions } from './edit-queue.ts';
-import { button, buttonRow, NO_PINGS } from './render.ts';
+import { button, buttonRow, fitText, NO_PINGS } from './render.ts';
 import { startStreamingReply } from './streaming-reply.ts';
 import { sendableThread, withUnarchive } from './thread-access.ts';
 import { alternativeLabel, noticeText } from './wording.ts';
@@ -88,7 +88,7 @@ export function createDiscordPresenter({
             }
           : {};
       await withUnarchive<unknown>(client, threadId, () =>
-        channel.send({ content: noticeText(notice), allowedMentions: NO_PINGS, ...about }),
+        channel.send({ content: fitText(noticeText(notice)), allowedMentions: NO_PINGS, ...about }),
       );
       if (notice.kind === 'branch_action' && audit)
         await audit(notice.action).catch((error: unknown) =>

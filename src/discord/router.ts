@@ -7,13 +7,33 @@ import type { BotContext } from './context.ts';
 import { parseCustomId } from './custom-ids.ts';
 import { userMessageFor } from './errors.ts';
 import { isModeratorAuthor } from './permissions.ts';
-import { NO_PINGS, truncate } from './render.ts';
+import { DISCORD_LIMITS, fitText, NO_PINGS, truncate } from './render.ts';
 import { refusedAttachmentsText } from './wording.ts';
 
-const TEXT_ATTACHMENT_LIMIT = 100_000;
+/** The most of one text attachment the model is given; a larger one is not downloaded at all. */
+export const TEXT_ATTACHMENT_LIMIT = 100_000;
 
-/** Reads the text of a message's attachments that are text; names the others (images and PDFs aside). */
-async function attachmentText(message: Message): Promise<string> {
+/** Reads at most `limit` bytes of a response body, whatever its headers claim; undefined when it is longer. */
+async function readCapped(response: Response, limit: number): Promise<Buffer | undefined> {
+  if (!response.body) return Buffer.alloc(0);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of response.body) {
+    size += chunk.byteLength;
+    if (size > limit) {
+      await response.body.cancel().catch(() => {});
+      return undefined;
+    }
+    chunks.push(Buffer.from(chunk));
+  }
+  return Buffer.concat(chunks);
+}
+
+/**
+ * Reads the text of a message's attachments that are text, each within `timeoutMs` and TEXT_ATTACHMENT_LIMIT; names
+ * the others, and says why one could not be read: the model is told, the message is answered anyway.
+ */
+async function attachmentText(message: Message, timeoutMs: number, logger: Logger): Promise<string> {
   const parts = await Promise.all(
     [...message.attachments.values()]
       .filter((attachment) => !isMedia(attachment))
@@ -21,13 +41,28 @@ async function attachmentText(message: Message): Promise<string> {
         const isText =
           attachment.contentType?.startsWith('text/') ||
           /\.(txt|md|csv|json|log|ya?ml|[cm]?[jt]sx?|py|rs|go)$/i.test(attachment.name);
-        if (!isText || attachment.size > TEXT_ATTACHMENT_LIMIT)
-          return `[attachment ${attachment.name}: not read]`;
+        if (!isText) return `[attachment ${attachment.name}: not read]`;
+        if (attachment.size > TEXT_ATTACHMENT_LIMIT)
+          return `[attachment ${attachment.name}: not read, larger than ${TEXT_ATTACHMENT_LIMIT / 1000} kB]`;
+        const failed = (why: string) => {
+          logger.info(
+            { threadId: message.channelId, attachment: attachment.name, why },
+            'attachment not read',
+          );
+          return `[attachment ${attachment.name}: could not be downloaded (${why})]`;
+        };
         try {
-          const response = await fetch(attachment.url);
-          return `[attachment ${attachment.name}]\n${await response.text()}`;
-        } catch {
-          return `[attachment ${attachment.name}: could not be downloaded]`;
+          const response = await fetch(attachment.url, { signal: AbortSignal.timeout(timeoutMs) });
+          if (!response.ok) {
+            await response.body?.cancel().catch(() => {});
+            return failed(`HTTP ${response.status}`);
+          }
+          const body = await readCapped(response, TEXT_ATTACHMENT_LIMIT);
+          if (!body) return failed(`larger than ${TEXT_ATTACHMENT_LIMIT / 1000} kB`);
+          return `[attachment ${attachment.name}]\n${body.toString('utf8')}`;
+        } catch (error) {
+          const timedOut = error instanceof Error && error.name === 'TimeoutError';
+          return failed(timedOut ? `no answer within ${Math.round(timeoutMs / 1000)} s` : 'network error');
         }
       }),
   );
@@ -49,9 +84,16 @@ export function routeEvents({
     if (message.author.bot || message.system || !message.inGuild()) return;
     const botId = client.user?.id;
     const mentionsBot = botId !== undefined && message.mentions.users.has(botId);
+    const inThread = message.channel.isThread();
+    const startsThread = !inThread && mentionsBot && message.channel.type === ChannelType.GuildText;
+    if (!inThread && !startsThread) return;
+    // Attachments are downloaded only for the bot's own threads: a message elsewhere costs no download.
+    const managed =
+      inThread && message.attachments.size > 0 ? await ctx.threads.get(message.channelId) : undefined;
+    const readAttachments = message.attachments.size > 0 && (startsThread || managed !== undefined);
     const text = [
       message.content.replace(new RegExp(`<@!?${botId}>`, 'g'), '').trim(),
-      await attachmentText(message),
+      readAttachments ? await attachmentText(message, ctx.config.attachmentTimeoutMs, logger) : '',
     ]
       .filter(Boolean)
       .join('\n\n');
@@ -79,13 +121,12 @@ export function routeEvents({
     if (message.channel.isThread()) {
       const threadId = message.channel.id;
       // Only a managed thread's files are kept (and only they are downloaded).
-      const managed = message.attachments.size > 0 ? await ctx.threads.get(threadId) : undefined;
       await ctx.threads.receive({ ...incoming, ...(managed ? await media(threadId) : {}), threadId });
       return;
     }
     if (mentionsBot && message.channel.type === ChannelType.GuildText) {
       const thread = await message.startThread({
-        name: truncate(text || `Chat with ${incoming.authorName}`, 90),
+        name: truncate(text || `Chat with ${incoming.authorName}`, DISCORD_LIMITS.threadName),
       });
       await ctx.threads.startThread({
         threadId: thread.id,
@@ -134,7 +175,7 @@ export function routeEvents({
         );
         await message
           .reply({
-            content: `⚠️ ${userMessageFor(error)}`,
+            content: fitText(`⚠️ ${userMessageFor(error)}`),
             allowedMentions: { parse: [], repliedUser: false },
           })
           .catch(() => {});
@@ -159,7 +200,8 @@ export function routeEvents({
       if (error instanceof Error && 'userMessage' in error) logger.info(fields, 'interaction refused');
       else logger.error(fields, 'interaction failed');
       if (!interaction.isRepliable()) return;
-      const content = `⚠️ ${userMessageFor(error)}`;
+      // Error messages may repeat what a person typed (a branch id of any length): cut, never refused by Discord.
+      const content = fitText(`⚠️ ${userMessageFor(error)}`);
       try {
         if (interaction.deferred && !interaction.replied)
           await interaction.editReply({ content, embeds: [], components: [] });

@@ -9,6 +9,7 @@ import { newThread, setArchived } from './routes-channels.ts';
 import { findComponent } from './rules.ts';
 import { ChannelType, isThread, type Json } from './state.ts';
 import type {
+  AttachmentServe,
   ChannelRec,
   ChannelView,
   InteractionHandle,
@@ -215,7 +216,13 @@ export class Driver {
     userId: string,
     content: string,
     opts: {
-      attachments?: { filename: string; content: string | Uint8Array; contentType?: string }[];
+      attachments?: {
+        filename: string;
+        content: string | Uint8Array;
+        contentType?: string;
+        /** How the attachment's URL answers downloads (a status other than 200, a delay): for failure tests. */
+        serve?: AttachmentServe;
+      }[];
       replyTo?: string;
       via?: string;
     } = {},
@@ -234,6 +241,7 @@ export class Driver {
       filename: a.filename,
       data: typeof a.content === 'string' ? Buffer.from(a.content) : Buffer.from(a.content),
       ...(a.contentType !== undefined ? { contentType: a.contentType } : {}),
+      ...(a.serve !== undefined ? { serve: a.serve } : {}),
     }));
     const m = this.#ctx.gateway.deliverVia(opts.via, () =>
       createMessage(this.#ctx, {

@@ -12,6 +12,8 @@ import type { DiscordEmulator, DiscordEmulatorOptions } from './types.ts';
 
 export { shardOf } from './gateway.ts';
 export type {
+  AttachmentDownload,
+  AttachmentServe,
   AttachmentView,
   ChannelView,
   DiscordEmulator,
@@ -86,6 +88,7 @@ export async function createDiscordEmulator(options: DiscordEmulatorOptions = {}
     unarchiveThread: (threadId) => driver.unarchiveThread(threadId),
     waitFor: (probe, opts) => driver.waitFor(probe, opts),
     requests: rest.requests,
+    attachmentDownloads: rest.attachmentDownloads,
     commands: (guildId) => driver.commands(guildId),
     injectFailure: (f) => rest.injectFailure(f),
     dropConnection: () => gateway.drop(),

@@ -7,12 +7,20 @@ import { computePinged, parseMentions } from './mentions.ts';
 import { has, P } from './permissions.ts';
 import { MessageFlags } from './rules.ts';
 import { isThread, type Json } from './state.ts';
-import type { AllowedMentions, AttachmentRec, ChannelRec, MessageRec, Pinged } from './types.ts';
+import type {
+  AllowedMentions,
+  AttachmentRec,
+  AttachmentServe,
+  ChannelRec,
+  MessageRec,
+  Pinged,
+} from './types.ts';
 
 export interface FileInput {
   filename: string;
   data: Buffer;
   contentType?: string;
+  serve?: AttachmentServe;
 }
 
 export interface NewMessage {
@@ -76,6 +84,7 @@ export function storeAttachment(ctx: Ctx, channelId: string, f: FileInput): Atta
     expiresAt,
   };
   if (f.contentType !== undefined) rec.contentType = f.contentType;
+  if (f.serve !== undefined) rec.serve = f.serve;
   ctx.store.attachments.set(id, rec);
   return rec;
 }

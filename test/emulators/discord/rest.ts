@@ -1,7 +1,7 @@
 // HTTP front: /api/v10 routing, auth, body parsing (JSON and multipart), rate limits, injected failures,
 // request recording, and attachment downloads.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Ctx } from './context.ts';
+import { type Ctx, later } from './context.ts';
 import { ApiError, Errors } from './errors.ts';
 import { attachmentSignature, type FileInput } from './messages.ts';
 import { RateLimiter } from './ratelimit.ts';
@@ -10,7 +10,7 @@ import { appRoutes } from './routes-app.ts';
 import { channelRoutes } from './routes-channels.ts';
 import { webhookRoutes } from './routes-webhooks.ts';
 import { validateBody } from './spec.ts';
-import type { FailureSpec, RecordedRequest } from './types.ts';
+import type { AttachmentDownload, FailureSpec, RecordedRequest } from './types.ts';
 
 const ROUTES: RouteDef[] = [...appRoutes, ...channelRoutes, ...webhookRoutes];
 
@@ -20,6 +20,7 @@ interface Failure extends FailureSpec {
 
 export class RestServer {
   requests: RecordedRequest[] = [];
+  attachmentDownloads: AttachmentDownload[] = [];
   #ctx: Ctx;
   #limiter = new RateLimiter();
   #failures: Failure[] = [];
@@ -182,11 +183,24 @@ export class RestServer {
       res.end('Not Found');
       return;
     }
-    res.writeHead(200, {
-      'Content-Type': a.contentType ?? 'application/octet-stream',
-      'Content-Length': String(a.data.length),
-    });
-    res.end(a.data);
+    const status = a.serve?.status ?? 200;
+    this.attachmentDownloads.push({ attachmentId: a.id, filename: a.filename, status, at: Date.now() });
+    const answer = () => {
+      if (res.destroyed) return;
+      if (status !== 200) {
+        res.writeHead(status, { 'Content-Type': 'text/plain' });
+        res.end(`status ${status}`);
+        return;
+      }
+      res.writeHead(200, {
+        'Content-Type': a.contentType ?? 'application/octet-stream',
+        'Content-Length': String(a.data.length),
+      });
+      res.end(a.data);
+    };
+    const delayMs = a.serve?.delayMs ?? 0;
+    if (delayMs > 0) later(this.#ctx, delayMs, answer);
+    else answer();
   }
 }
 

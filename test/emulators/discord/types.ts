@@ -137,7 +137,13 @@ export interface DiscordEmulator {
     content: string,
     opts?: {
       /** `content`: text, or the file's bytes (an image, a PDF). */
-      attachments?: { filename: string; content: string | Uint8Array; contentType?: string }[];
+      attachments?: {
+        filename: string;
+        content: string | Uint8Array;
+        contentType?: string;
+        /** How the attachment's URL answers downloads (a status other than 200, a delay): for failure tests. */
+        serve?: AttachmentServe;
+      }[];
       replyTo?: string;
       via?: string;
     },
@@ -191,6 +197,8 @@ export interface DiscordEmulator {
     opts?: { timeoutMs?: number; message?: string },
   ): Promise<T>;
   requests: RecordedRequest[];
+  /** Every download of a message attachment (GET of its URL), in order. */
+  attachmentDownloads: AttachmentDownload[];
   commands(guildId?: string): unknown[];
   injectFailure(f: FailureSpec): void;
   dropConnection(): void;
@@ -247,7 +255,21 @@ export interface ChannelRec {
   rateLimitPerUser: number;
 }
 
+/** How an attachment's URL answers: `status` (default 200, the file) after `delayMs` (default 0). */
+export interface AttachmentServe {
+  status?: number;
+  delayMs?: number;
+}
+
+export interface AttachmentDownload {
+  attachmentId: string;
+  filename: string;
+  status: number;
+  at: number;
+}
+
 export interface AttachmentRec {
+  serve?: AttachmentServe;
   id: string;
   filename: string;
   size: number;
