@@ -176,3 +176,45 @@ export function branchOf(session: ThreadSession, branchId: string | undefined): 
   if (branchId === undefined || !Object.hasOwn(session.branches, branchId)) return undefined;
   return session.branches[branchId];
 }
+
+/** A thread's record as it starts: one root branch (or the given tree), nothing waiting, no vote. */
+export function newThreadSession(fields: {
+  threadId: string;
+  guildId: string | undefined;
+  backend: BackendKind;
+  createdBy: string;
+  createdAt: number;
+  settings: ThreadSettings;
+  branches?: Branch[];
+  activeBranchId?: string;
+}): ThreadSession {
+  const root: Branch = {
+    id: 'b1',
+    parentId: undefined,
+    forkPoint: 0,
+    origin: { kind: 'start' },
+    createdBy: fields.createdBy,
+    createdAt: fields.createdAt,
+    ownItems: 0,
+    provider: undefined,
+  };
+  const branches = fields.branches ?? [root];
+  return {
+    version: SCHEMA_VERSION,
+    threadId: fields.threadId,
+    guildId: fields.guildId,
+    backend: fields.backend,
+    createdBy: fields.createdBy,
+    createdAt: fields.createdAt,
+    activeBranchId: fields.activeBranchId ?? root.id,
+    branches: Object.fromEntries(branches.map((b) => [b.id, b])),
+    nextBranchNumber: branches.length + 1,
+    settings: fields.settings,
+    inbox: [],
+    failed: [],
+    vote: undefined,
+    activity: {},
+    fence: 0,
+    forkHistory: [],
+  };
+}

@@ -5,9 +5,9 @@ import { BadInputError, BotError, NotAllowedError, NotFoundError, RateLimitedErr
 import { runFork } from './fork.ts';
 import {
   type Branch,
+  newThreadSession,
   type Part,
   type PendingMessage,
-  SCHEMA_VERSION,
   type ThreadSession,
   type Vote,
 } from './model.ts';
@@ -270,35 +270,14 @@ export function createThreadService(
     async startThread({ threadId, guildId, userId, instructions }) {
       const existing = await sessions.get(threadId);
       if (existing) return existing;
-      const now = clock.now();
-      const root: Branch = {
-        id: 'b1',
-        parentId: undefined,
-        forkPoint: 0,
-        origin: { kind: 'start' },
-        createdBy: userId,
-        createdAt: now,
-        ownItems: 0,
-        provider: undefined,
-      };
-      const session: ThreadSession = {
-        version: SCHEMA_VERSION,
+      const session = newThreadSession({
         threadId,
         guildId,
         backend: deps.backend.kind,
         createdBy: userId,
-        createdAt: now,
-        activeBranchId: root.id,
-        branches: { [root.id]: root },
-        nextBranchNumber: 2,
+        createdAt: clock.now(),
         settings: { ...deps.defaults, ...(instructions ? { instructions } : {}) },
-        inbox: [],
-        failed: [],
-        vote: undefined,
-        activity: {},
-        fence: 0,
-        forkHistory: [],
-      };
+      });
       await sessions.create(session);
       return (await sessions.get(threadId)) ?? session;
     },
