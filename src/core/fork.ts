@@ -154,6 +154,9 @@ export async function runFork(deps: CoreDeps, held: HeldThread, spec: ForkSpec):
   await deps.sessions.setHasWork(threadId, true);
 
   const handles: (ReplyHandle | undefined)[] = [];
+  // A fork that is cancelled moves the waiting messages it answers to the failed list (automatic alternatives): the
+  // last alternative shown then carries their Retry button, or nothing would bring them back.
+  const retryMessageId = spec.answers.at(-1)?.messageId;
   try {
     for (const alternative of planned) {
       handles.push(
@@ -266,7 +269,6 @@ export async function runFork(deps: CoreDeps, held: HeldThread, spec: ForkSpec):
     const finalOptions = [...options, ...planned.map((p) => p.option)];
     if (branches.length === 0) {
       // Waiting messages that got only failures go to the failed list: the last reply gets their Retry button.
-      const retryMessageId = spec.answers.at(-1)?.messageId;
       await cancelFork(deps, held, started, 'all_failed', spec.answers);
       await Promise.all(
         finishes.map(({ handle, outcome }, index) =>
@@ -301,16 +303,19 @@ export async function runFork(deps: CoreDeps, held: HeldThread, spec: ForkSpec):
     await settle(deps, threadId, spend, []);
     const shown = shownError(error, 'The alternatives could not be made.');
     logger.warn({ err: error, threadId, voteId }, 'fork failed');
-    for (const handle of handles)
+    // Cancelled first, so the messages are on the failed list before their Retry button shows; a lost lock leaves
+    // them in the inbox for the next holder, with nothing to retry.
+    if (!held.lease.signal.aborted)
+      await cancelFork(deps, held, started, 'failed', spec.answers).catch(() => {});
+    const lastShown = handles.findLastIndex((handle) => handle !== undefined);
+    for (const [index, handle] of handles.entries())
       if (handle)
         await show(deps, threadId, handle, {
           kind: 'failed',
           text: '',
           error: shown,
-          retryMessageId: undefined,
+          retryMessageId: index === lastShown && !held.lease.signal.aborted ? retryMessageId : undefined,
         });
-    if (!held.lease.signal.aborted)
-      await cancelFork(deps, held, started, 'failed', spec.answers).catch(() => {});
     throw shown;
   }
 }

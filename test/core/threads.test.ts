@@ -524,6 +524,33 @@ describe('alternatives and votes', () => {
     expect(session.failed).toEqual([]);
   });
 
+  it('keeps a message whose automatic fork failed after it started, with a Retry on what was shown', async () => {
+    const core = await startedCore();
+    await core.sessions.update(THREAD, (s) => ({ ...s, settings: { ...s.settings, autoAlternatives: 2 } }));
+    // The thread cannot show the second alternative (a Discord error after the first was posted).
+    const startReply = core.presenter.startReply;
+    let shown = 0;
+    core.presenter.startReply = (threadId, reply) => {
+      shown += 1;
+      if (shown === 2) return Promise.reject(new Error('Missing Access'));
+      return startReply(threadId, reply);
+    };
+    await core.say('surprise me');
+    await core.turns.idle();
+    let session = (await core.sessions.get(THREAD))!;
+    expect(session.vote).toMatchObject({ status: 'cancelled', cancelReason: 'failed' });
+    expect(session.failed.map((m) => m.messageId)).toEqual(['m1']);
+    expect(core.presenter.replies.map((r) => r.outcome)).toMatchObject([
+      { kind: 'failed', retryMessageId: 'm1' },
+    ]);
+    core.presenter.startReply = startReply;
+    await core.turns.retry(THREAD, 'm1');
+    await core.turns.idle();
+    session = (await core.sessions.get(THREAD))!;
+    expect(session.vote?.status).toBe('open');
+    expect(session.failed).toEqual([]);
+  });
+
   it('gives every message alternatives when the thread asks for them automatically', async () => {
     const core = await startedCore();
     await core.sessions.update(THREAD, (s) => ({ ...s, settings: { ...s.settings, autoAlternatives: 2 } }));
