@@ -178,6 +178,32 @@ export async function answerBatch(deps: CoreDeps, held: HeldThread, batch: Pendi
     return;
   }
   const stoppedBy = result.stopped ? (stop.aborted ? 'person' : 'shutdown') : undefined;
+  if (stoppedBy === 'shutdown' && !text) {
+    // The grace ran out before the model wrote anything (a slow first token, a reasoning model): there is no reply
+    // to keep, and an empty one would leave the message unanswered for good. It stays in the inbox for the next
+    // process, as after a crash (this start counts as an attempt: the next one answers in a fresh conversation).
+    // Provider state made for this attempt alone is no branch's: let it go.
+    if (result.provider && !(branch.provider && sameProvider(branch.provider, result.provider)))
+      await backend
+        .release(result.provider)
+        .catch((error: unknown) =>
+          logger.warn(
+            { err: error, threadId, branchId: branch.id },
+            'could not release unused provider state',
+          ),
+        );
+    report('stopped', firstTokenAt);
+    await show(deps, threadId, handle, {
+      kind: 'failed',
+      text: '',
+      error: new BotError(
+        'shutting_down',
+        'The bot restarted before it could answer; it answers once it is back.',
+      ),
+      retryMessageId: undefined,
+    });
+    return;
+  }
   const reply: Item = {
     id: randomUUID(),
     role: 'assistant',

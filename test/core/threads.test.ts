@@ -269,6 +269,45 @@ describe('turns', () => {
       'reply to "u1: again" after 2 items',
     ]);
   });
+
+  it('leaves a message for the next process when the bot stops before its reply began', async () => {
+    const core = await startedCore();
+    let started!: () => void;
+    const running = new Promise<void>((resolve) => {
+      started = resolve;
+    });
+    // A model that has written nothing yet when the grace runs out (a slow first token).
+    core.backend.runTurn = ({ signal }) =>
+      new Promise((resolve) => {
+        started();
+        signal.addEventListener('abort', () =>
+          resolve({
+            text: '',
+            usage: { inputTokens: 0, outputTokens: 0 },
+            responseId: undefined,
+            stopped: true,
+            refused: false,
+            // The conversation this attempt made (the branch had none yet).
+            provider: { conversationId: 'conv_attempt' },
+          }),
+        );
+      });
+    await core.say('slow');
+    await running;
+    await core.threads.shutdown(0);
+    expect(core.presenter.replies[0]!.outcome).toMatchObject({
+      kind: 'failed',
+      error: { code: 'shutting_down' },
+      retryMessageId: undefined,
+    });
+    const session = (await core.sessions.get(THREAD))!;
+    expect(session.inbox.map((m) => [m.messageId, m.attempts])).toEqual([['m1', 1]]);
+    expect(await core.history()).toEqual([]);
+    expect(session.branches.b1!.provider).toBeUndefined();
+    expect(core.backend.calls.filter((c) => c.method === 'release')).toEqual([
+      { method: 'release', provider: { conversationId: 'conv_attempt' } },
+    ]);
+  });
 });
 
 describe('alternatives and votes', () => {
