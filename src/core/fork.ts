@@ -172,6 +172,8 @@ export async function runFork(deps: CoreDeps, held: HeldThread, spec: ForkSpec):
         }),
       );
     }
+    // Each alternative's Stop button; a stop that is not one of these came from the shutdown.
+    const stops = planned.map((alternative) => running.start(alternative.turnId, [spec.invokerId]));
     const variants: Variant[] = planned.map((alternative, index) => {
       const visible = createThinkFilter();
       return {
@@ -180,7 +182,7 @@ export async function runFork(deps: CoreDeps, held: HeldThread, spec: ForkSpec):
           style: alternative.style,
           temperature: spec.temperature,
         }),
-        signal: AbortSignal.any([running.start(alternative.turnId, [spec.invokerId]), held.signal]),
+        signal: AbortSignal.any([stops[index]!, held.signal]),
         onDelta(delta) {
           handles[index]!.update(visible.push(delta));
         },
@@ -262,7 +264,7 @@ export async function runFork(deps: CoreDeps, held: HeldThread, spec: ForkSpec):
       finishes.push({
         handle,
         outcome: result.value.stopped
-          ? { kind: 'stopped', text, by: 'shutdown' }
+          ? { kind: 'stopped', text, by: stops[index]!.aborted ? 'person' : 'shutdown' }
           : { kind: 'done', text, usage: result.value.usage, refused: result.value.refused },
       });
     }
