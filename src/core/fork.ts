@@ -211,13 +211,25 @@ export async function runFork(deps: CoreDeps, held: HeldThread, spec: ForkSpec):
     for (const [index, result] of results.entries()) {
       const alternative = planned[index]!;
       const handle = handles[index]!;
-      if (result.status === 'rejected') {
-        const error = shownError(result.reason, 'This alternative failed.');
+      const text = result.status === 'fulfilled' ? createThinkFilter().push(result.value.text) : '';
+      // The shutdown came before this alternative wrote anything: there is nothing to vote on, nor to keep.
+      const unwritten =
+        result.status === 'fulfilled' && result.value.stopped && !stops[index]!.aborted && !text;
+      if (result.status === 'rejected' || unwritten) {
+        const error =
+          result.status === 'rejected'
+            ? shownError(result.reason, 'This alternative failed.')
+            : new BotError('shutting_down', 'The bot restarted before this alternative was written.');
         logger.warn(
-          { err: result.reason, threadId, voteId, letter: alternative.option.letter },
+          {
+            err: result.status === 'rejected' ? result.reason : error,
+            threadId,
+            voteId,
+            letter: alternative.option.letter,
+          },
           'alternative failed',
         );
-        telemetry.error({ kind: error.code });
+        if (!unwritten) telemetry.error({ kind: error.code });
         alternative.option = {
           ...alternative.option,
           branchId: undefined,
@@ -227,7 +239,6 @@ export async function runFork(deps: CoreDeps, held: HeldThread, spec: ForkSpec):
         finishes.push({ handle, outcome: { kind: 'failed', text: '', error, retryMessageId: undefined } });
         continue;
       }
-      const text = createThinkFilter().push(result.value.text);
       const branchId = alternative.option.branchId!;
       const reply: Item = {
         id: `${voteId}-${alternative.option.letter}`,
@@ -270,21 +281,34 @@ export async function runFork(deps: CoreDeps, held: HeldThread, spec: ForkSpec):
     }
     const finalOptions = [...options, ...planned.map((p) => p.option)];
     if (branches.length === 0) {
-      // Waiting messages that got only failures go to the failed list: the last reply gets their Retry button.
-      await cancelFork(deps, held, started, 'all_failed', spec.answers);
+      // Waiting messages that got only failures go to the failed list: the last reply gets their Retry button. Cut
+      // short by the shutdown, they stay in the inbox instead, and the next process answers them.
+      const interrupted = held.signal.aborted;
+      await cancelFork(
+        deps,
+        held,
+        started,
+        interrupted ? 'restart' : 'all_failed',
+        interrupted ? [] : spec.answers,
+      );
       await Promise.all(
         finishes.map(({ handle, outcome }, index) =>
           show(
             deps,
             threadId,
             handle,
-            outcome.kind === 'failed' && index === finishes.length - 1
+            outcome.kind === 'failed' && index === finishes.length - 1 && !interrupted
               ? { ...outcome, retryMessageId }
               : outcome,
           ),
         ),
       );
-      throw new BotError('all_failed', 'Every alternative failed; nothing changed. Try again in a moment.');
+      throw new BotError(
+        'all_failed',
+        interrupted
+          ? 'The bot restarted before the alternatives were written; ask again in a moment.'
+          : 'Every alternative failed; nothing changed. Try again in a moment.',
+      );
     }
     const opened = await held.update((s) =>
       applyVoteEvent(s, {
