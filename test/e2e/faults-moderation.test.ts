@@ -1,9 +1,11 @@
 // Issue 12, cases 5 and 8: a moderator's action stands whatever a vote is doing, and branch ids typed by people
 // never reach Object's own properties.
 import { afterEach, describe, expect, it } from 'vitest';
+import { replyFor } from '../emulators/openai/index.ts';
 import {
   alternativesIn,
   alternativeText,
+  answersTo,
   branchList,
   type Person,
   ROOMY,
@@ -15,6 +17,7 @@ import {
   click,
   conversationHolding,
   createWorld,
+  MODEL,
   openVote,
   replies,
   type Said,
@@ -22,6 +25,7 @@ import {
   user,
   type World,
   waitForBallot,
+  waitForReplies,
 } from './harness.ts';
 
 let world: World | undefined;
@@ -163,8 +167,16 @@ describe('branch ids people type', () => {
     expect(await branchList(w, threadId, mod.id)).toEqual({ ids: ['b1'], active: 'b1' });
     expect(w.discord.messages(threadId).some((m) => m.content.startsWith('🌿'))).toBe(false);
 
-    for (const text of ['first after', 'second after', 'third after'])
-      history = await say(w, threadId, alice, text, history);
+    // Three messages at once: each answered once, in order, each from the history before it.
+    const texts = ['first after', 'second after', 'third after'];
+    for (const text of texts) w.discord.postMessage(threadId, alice.id, text);
+    const answered = await waitForReplies(w, threadId, 4, 20_000);
+    for (const [index, text] of texts.entries()) {
+      history = [...history, user(`alice: ${text}`)];
+      expect(answered[index + 1]!.text).toBe(replyFor({ model: MODEL, messages: history }));
+      expect(answersTo(w, `alice: ${text}`)).toHaveLength(1);
+      history = [...history, assistant(answered[index + 1]!.text)];
+    }
     expect(replies(w, threadId)).toHaveLength(4);
     expect(conversationHolding(w, 'alice: hello')).toEqual(history.map((m) => m.text));
     expect(bot.logs.filter((l) => l.level >= 50)).toEqual([]);

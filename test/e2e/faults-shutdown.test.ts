@@ -241,7 +241,7 @@ describe('SIGTERM', () => {
     // The person who asked was told, before the bot went away.
     expect((await asked.response()).content).toMatch(/Vote opened on 2 alternatives/);
 
-    await w.startBot({ BACKEND: 'responses' });
+    const next = await w.startBot({ BACKEND: 'responses' });
     // Still open after the restart, not generating: a second /alternatives is refused, the ballot's buttons work.
     expect(
       await command(w, {
@@ -262,5 +262,7 @@ describe('SIGTERM', () => {
     const [request] = answersTo(w, 'alice: and now?');
     expect(sentMessages(request!)).toEqual([...forked.slice(2), user('alice: and now?')]);
     expect(w.openai.requests.filter((r) => isGeneration(r) && r.status !== 200)).toEqual([]);
+    // The new process found the vote open, not left generating for it to cancel.
+    expect(next.logs.filter((l) => l.msg === 'cancelling alternatives left generating')).toEqual([]);
   });
 });
