@@ -3,7 +3,9 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    testTimeout: 30_000,
+    // End-to-end tests wait for conditions (a reply, a ballot), each up to 30 s: on two busy cores a test of several
+    // such steps needs room; an idle run is not slower for it.
+    testTimeout: 60_000,
     // Hooks start bot processes and Redis servers: on a loaded machine that alone can take tens of seconds. Tests
     // that restart or kill processes set their own, longer timeout; their waits are for conditions, so a longer
     // limit costs nothing when the machine is idle.

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { commands } from '../../src/commands/index.ts';
 import { createWorld, type World } from './harness.ts';
 
 let world: World;
@@ -17,9 +18,11 @@ describe('foundation', () => {
     expect(registered.map((c) => c.name).sort()).toEqual([
       'alternatives',
       'branch',
+      'budget',
       'chat',
       'help',
       'settings',
+      'usage',
     ]);
 
     const user = world.discord.createUser({ username: 'alice' });
@@ -36,6 +39,8 @@ describe('foundation', () => {
       '/branch reset',
       '/branch prune',
       '/settings',
+      '/usage',
+      '/budget',
       '/help',
     ]) {
       expect(text).toContain(name);
@@ -62,8 +67,8 @@ describe('foundation', () => {
         child.once('exit', (code) => done({ code, stdout }));
       });
       expect(result.code).toBe(0);
-      expect(result.stdout).toMatch(/Registered 5 commands in guild/);
-      expect((fresh.discord.commands(fresh.discord.guildId) as unknown[]).length).toBe(5);
+      expect(result.stdout).toMatch(new RegExp(`Registered ${commands.length} commands in guild`));
+      expect((fresh.discord.commands(fresh.discord.guildId) as unknown[]).length).toBe(commands.length);
     } finally {
       await fresh.close();
     }

@@ -214,7 +214,7 @@ export function replies(
   return out;
 }
 
-export async function waitForReplies(world: World, threadId: string, count: number, timeoutMs = 15_000) {
+export async function waitForReplies(world: World, threadId: string, count: number, timeoutMs = 30_000) {
   return world.discord.waitFor(
     () => {
       const found = replies(world, threadId);
@@ -236,7 +236,7 @@ export const user = (text: string): Said => ({ role: 'user', text });
 export const assistant = (text: string): Said => ({ role: 'assistant', text });
 
 /** The finished reply that says it answers `said` (the message as the model saw it, "alice: hi"). */
-export function replyTo(world: World, threadId: string, said: string, timeoutMs = 15_000) {
+export function replyTo(world: World, threadId: string, said: string, timeoutMs = 30_000) {
   return world.discord.waitFor(
     () => replies(world, threadId).find((r) => !r.streaming && r.text.includes(`to "${said}`)),
     { timeoutMs, message: `no finished reply to "${said}" in thread ${threadId}` },
@@ -289,7 +289,7 @@ export function waitForBallot(
   world: World,
   threadId: string,
   probe: (ballot: MessageView) => boolean = () => true,
-  timeoutMs = 15_000,
+  timeoutMs = 30_000,
 ) {
   return world.discord.waitFor(
     () =>

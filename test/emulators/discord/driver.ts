@@ -120,7 +120,7 @@ export class Driver {
   clientConnected(): Promise<void> {
     return this.waitFor(() => this.#ctx.gateway.connected(), {
       message: 'a client identified and got READY',
-      timeoutMs: 15_000,
+      timeoutMs: 30_000,
     }).then(() => undefined);
   }
 
