@@ -66,6 +66,8 @@ describe.skipIf(!redis)('start-up (npm run start:sharded)', () => {
     await redis!.restart();
     await manager.waitForLog((l) => l.msg === 'all shards are running', 45_000);
     expect(identifies()).toBe(2);
+    // Each shard's own lines reach the manager's output through a pipe: wait for the second one's too.
+    await manager.waitForLog((l) => l.msg === 'logged in' && l.shard === 1, 15_000);
     expect(manager.logs.filter((l) => l.msg === 'logged in').map((l) => l.shard)).toEqual([0, 1]);
   }, 90_000);
 
