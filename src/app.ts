@@ -3,6 +3,8 @@ import OpenAI from 'openai';
 import { createBackend } from './backends/index.ts';
 import { commands } from './commands/index.ts';
 import type { Config } from './config.ts';
+import { createArenaService } from './core/arena.ts';
+import { createArenaLog } from './core/arena-log.ts';
 import { createHistoryLog } from './core/history-log.ts';
 import type { Logger } from './core/ports.ts';
 import { createRunningTurns } from './core/running-turns.ts';
@@ -78,8 +80,10 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
     logger,
     audit: createAuditLog({ client, channelId: config.discord.auditChannelId }),
   });
+  const arena = createArenaLog(store);
   const threads = createThreadService({
     sessions,
+    arena,
     log: createHistoryLog(store),
     store,
     locks,
@@ -105,6 +109,7 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
   const ctx: BotContext = {
     threads,
     settings: createSettingsService({ sessions, maxAlternatives: config.alternatives.maxCount }),
+    arena: createArenaService({ arena, store, clock: systemClock, salt: config.exportSalt }),
     config,
     logger,
     isModerator: (interaction) => isModerator(interaction, config.moderatorRoleIds),

@@ -1,3 +1,4 @@
+import type { ArenaLog } from './arena-log.ts';
 import type { HistoryLog } from './history-log.ts';
 import type { ThreadSession, ThreadSettings } from './model.ts';
 import type { Clock, Lease, Logger, ModelBackend, ThreadPresenter } from './ports.ts';
@@ -17,6 +18,8 @@ export interface CoreDeps {
   telemetry: Telemetry;
   defaults: ThreadSettings;
   limits: { maxAlternatives: number; cooldownMs: number };
+  /** Where applied votes are recorded for the server's leaderboard; absent: they are not recorded. */
+  arena?: ArenaLog;
   /** Closes the thread's vote when its deadline comes, if this process is still running then. */
   armDeadline(threadId: string, deadline: number): void;
 }

@@ -5,6 +5,7 @@ import type {
   RESTPostAPIChatInputApplicationCommandsJSONBody,
 } from 'discord.js';
 import type { Config } from '../config.ts';
+import type { ArenaService } from '../core/arena.ts';
 import type { Logger } from '../core/ports.ts';
 import type { SettingsService } from '../core/settings.ts';
 import type { ThreadService } from '../core/threads.ts';
@@ -13,6 +14,8 @@ import type { ThreadService } from '../core/threads.ts';
 export interface BotContext {
   threads: ThreadService;
   settings: SettingsService;
+  /** The server's leaderboard and export of votes. */
+  arena: ArenaService;
   config: Config;
   logger: Logger;
   /** Manage Threads in the channel, or a configured moderator role. */
