@@ -1,5 +1,6 @@
 import {
   ApplicationCommandOptionType,
+  AttachmentBuilder,
   ButtonStyle,
   MessageFlags,
   PermissionFlagsBits,
@@ -7,6 +8,7 @@ import {
 } from 'discord.js';
 import type { BranchView } from '../core/branch-tree.ts';
 import { BadInputError, NotAllowedError } from '../core/errors.ts';
+import { branchTreeSvg, svgToPng } from '../discord/charts.ts';
 import type { Command } from '../discord/context.ts';
 import { customId } from '../discord/custom-ids.ts';
 import { button, buttonRow, NO_PINGS, truncate } from '../discord/render.ts';
@@ -98,9 +100,16 @@ export const branch = {
     const sub = interaction.options.getSubcommand();
     if (sub === 'list') {
       const branches = await ctx.threads.listBranches(threadId);
+      const png = svgToPng(branchTreeSvg(branches));
       await interaction.reply({
         flags: MessageFlags.Ephemeral,
-        embeds: [renderBranchList(branches, interaction.options.getInteger('page') ?? 1)],
+        embeds: [
+          {
+            ...renderBranchList(branches, interaction.options.getInteger('page') ?? 1),
+            image: { url: 'attachment://branches.png' },
+          },
+        ],
+        files: [new AttachmentBuilder(png, { name: 'branches.png' })],
         allowedMentions: NO_PINGS,
       });
       return;

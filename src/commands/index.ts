@@ -2,8 +2,18 @@ import type { Command } from '../discord/context.ts';
 import { alternatives } from './alternatives.ts';
 import { branch } from './branch.ts';
 import { chat } from './chat.ts';
+import { exportCommand } from './export.ts';
 import { help } from './help.ts';
+import { leaderboard } from './leaderboard.ts';
 import { settings } from './settings.ts';
 
 /** Every slash command, in the order /help lists them. */
-export const commands: readonly Command[] = [chat, alternatives, branch, settings, help];
+export const commands: readonly Command[] = [
+  chat,
+  alternatives,
+  branch,
+  settings,
+  leaderboard,
+  exportCommand,
+  help,
+];
