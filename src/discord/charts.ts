@@ -129,15 +129,19 @@ export function branchTreeSvg(branches: readonly BranchView[]): string {
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">`,
     `<rect width="100%" height="100%" fill="#ffffff"/>`,
   ];
-  shown.forEach((b, i) => {
+  // Edges off the active path first, so the path's thick line is drawn over the ones that share its trunk.
+  const edges = shown
+    .map((b, i) => ({ b, i }))
+    .sort((x, y) => Number(onPath.has(x.b.id)) - Number(onPath.has(y.b.id)));
+  for (const { b, i } of edges) {
     const parentRow = b.parentId === undefined ? undefined : row.get(b.parentId);
-    if (parentRow === undefined) return;
+    if (parentRow === undefined) continue;
     const parent = shown[parentRow]!;
     const active = onPath.has(b.id);
     parts.push(
       `<path d="M ${nodeX(parent)} ${nodeY(parentRow)} V ${nodeY(i)} H ${nodeX(b)}" fill="none" stroke="${active ? '#1d3c91' : '#aaa'}" stroke-width="${active ? 3 : 1.5}"/>`,
     );
-  });
+  }
   shown.forEach((b, i) => {
     const active = onPath.has(b.id);
     const y = nodeY(i);
