@@ -73,6 +73,7 @@ export async function createDiscordEmulator(options: DiscordEmulatorOptions = {}
     createThread: (t) => driver.createThread(t),
     postMessage: (channelId, userId, content, opts) => driver.postMessage(channelId, userId, content, opts),
     runCommand: (c) => driver.runCommand(c),
+    runMessageCommand: (c) => driver.runMessageCommand(c),
     clickButton: (c) => driver.clickButton(c),
     allowCommand: (name, userId) => driver.allowCommand(name, userId),
     autocomplete: (c) => driver.autocomplete(c),
