@@ -1,7 +1,7 @@
 import { Client, Events, GatewayIntentBits, Routes } from 'discord.js';
 import OpenAI from 'openai';
 import { createBackend } from './backends/index.ts';
-import { commands } from './commands/index.ts';
+import { commands, messageCommands } from './commands/index.ts';
 import type { Config } from './config.ts';
 import { createArenaService } from './core/arena.ts';
 import { createArenaLog } from './core/arena-log.ts';
@@ -38,7 +38,10 @@ const systemClock = {
 
 /** Registers the slash commands: in one guild when DISCORD_GUILD_ID is set (instant), else globally. */
 export async function registerCommands(client: Client<true>, guildId: string | undefined): Promise<number> {
-  const body = commands.map((command) => command.data);
+  const body = [
+    ...commands.map((command) => command.data),
+    ...messageCommands.map((command) => command.data),
+  ];
   const route = guildId
     ? Routes.applicationGuildCommands(client.application.id, guildId)
     : Routes.applicationCommands(client.application.id);
@@ -114,6 +117,7 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
     logger,
     isModerator: (interaction) => isModerator(interaction, config.moderatorRoleIds),
     commands,
+    messageCommands,
   };
   routeEvents({ client, ctx, logger });
 

@@ -75,7 +75,9 @@ export function branchLine(branch: BranchView): string {
   const origin = branch.parentId ? `from ${branch.parentId}` : 'root';
   const when = `<t:${Math.floor(branch.createdAt / 1000)}:R>`;
   const turns = `${branch.turns} turn${branch.turns === 1 ? '' : 's'}`;
-  const text = `${indent}${marker} **${branch.id}** ${truncate(branchLabel(branch), 60)} · ${origin} · ${turns} · <@${branch.createdBy}> ${when}${branch.active ? ' · **active**' : ''}`;
+  // Where it forked: after how many items (messages and replies) of its parent's history.
+  const fork = branch.parentId ? ` · forked at item ${branch.forkPoint}` : '';
+  const text = `${indent}${marker} **${branch.id}** ${truncate(branchLabel(branch), 60)} · ${origin} · ${turns}${fork} · <@${branch.createdBy}> ${when}${branch.active ? ' · **active**' : ''}`;
   return text;
 }
 

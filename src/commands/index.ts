@@ -1,5 +1,6 @@
-import type { Command } from '../discord/context.ts';
+import type { Command, MessageCommand } from '../discord/context.ts';
 import { alternatives } from './alternatives.ts';
+import { alternativesFromHere } from './alternatives-from-here.ts';
 import { branch } from './branch.ts';
 import { chat } from './chat.ts';
 import { exportCommand } from './export.ts';
@@ -17,3 +18,6 @@ export const commands: readonly Command[] = [
   exportCommand,
   help,
 ];
+
+/** Commands on a message's "Apps" menu. */
+export const messageCommands: readonly MessageCommand[] = [alternativesFromHere];

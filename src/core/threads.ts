@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { type BranchView, branchViews, prunableBranches } from './branch-tree.ts';
-import type { CoreDeps } from './deps.ts';
+import type { CoreDeps, HeldThread } from './deps.ts';
+import { userItemIndex } from './earlier-turn.ts';
 import { BadInputError, BotError, NotAllowedError, NotFoundError, RateLimitedError } from './errors.ts';
 import { runFork } from './fork.ts';
 import { type Branch, type PendingMessage, SCHEMA_VERSION, type ThreadSession, type Vote } from './model.ts';
@@ -45,6 +46,11 @@ export interface AlternativesRequest {
   styles: readonly string[];
   models: readonly string[];
   temperature: number | undefined;
+  /**
+   * "Alternatives from here": the Discord message an earlier bot reply answered; the alternatives replace that reply
+   * on a new branch (the turns after it stay on the old one). Undefined: answer the prompt, or the last message.
+   */
+  from?: string;
 }
 
 /** Everything the Discord layer asks of the core; each thread's work goes through its worker. */
@@ -172,6 +178,16 @@ export function createThreadService(
       if (wait > 0) throw cooldownError(wait);
     }
     return wanted;
+  }
+
+  async function earlierTurn(held: HeldThread, messageId: string) {
+    const session = await held.read();
+    const index = await userItemIndex(deps.log.view(session, session.activeBranchId), messageId);
+    if (index === undefined)
+      throw new BadInputError(
+        'That reply is not on the thread’s current branch (or is not the first message of a reply).',
+      );
+    return { index, replyTo: messageId };
   }
 
   function cooldownError(waitMs: number): RateLimitedError {
@@ -312,8 +328,9 @@ export function createThreadService(
       const count = await checkAlternatives(request);
       const undoCooldown = await takeCooldown(request.userId, request.isModerator);
       try {
-        return await workers.run(request.threadId, (held) =>
+        return await workers.run(request.threadId, async (held) =>
           runFork(core, held, {
+            ...(request.from === undefined ? {} : { from: await earlierTurn(held, request.from) }),
             invokerId: request.userId,
             count,
             prompt: request.prompt

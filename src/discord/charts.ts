@@ -145,7 +145,7 @@ export function branchTreeSvg(branches: readonly BranchView[]): string {
   shown.forEach((b, i) => {
     const active = onPath.has(b.id);
     const y = nodeY(i);
-    const fork = b.parentId === undefined ? '' : ` · forked at item ${b.forkPoint} of ${b.parentId}`;
+    const fork = b.parentId === undefined ? '' : ` · forked from ${b.parentId} at item ${b.forkPoint}`;
     parts.push(
       `<circle cx="${nodeX(b)}" cy="${y}" r="${b.active ? 8 : 6}" fill="${active ? '#1d3c91' : '#fff'}" stroke="${active ? '#1d3c91' : '#777'}" stroke-width="2"/>`,
       `<text x="${nodeX(b) + 16}" y="${y + 5}" ${FONT} font-size="14" fill="${active ? '#111' : '#444'}"${b.active ? ' font-weight="bold"' : ''}>${escapeXml(`${b.id}  ${clip(branchLabel(b), 40)}${fork}${b.active ? '  (active)' : ''}`)}</text>`,

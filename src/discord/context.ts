@@ -2,7 +2,9 @@ import type {
   AutocompleteInteraction,
   ButtonInteraction,
   ChatInputCommandInteraction,
+  MessageContextMenuCommandInteraction,
   RESTPostAPIChatInputApplicationCommandsJSONBody,
+  RESTPostAPIContextMenuApplicationCommandsJSONBody,
 } from 'discord.js';
 import type { Config } from '../config.ts';
 import type { ArenaService } from '../core/arena.ts';
@@ -20,9 +22,15 @@ export interface BotContext {
   logger: Logger;
   /** Manage Threads in the channel, or a configured moderator role. */
   isModerator(
-    interaction: ChatInputCommandInteraction | AutocompleteInteraction | ButtonInteraction,
+    interaction:
+      | ChatInputCommandInteraction
+      | AutocompleteInteraction
+      | ButtonInteraction
+      | MessageContextMenuCommandInteraction,
   ): boolean;
   commands: readonly Command[];
+  /** Commands on a message's "Apps" menu. */
+  messageCommands: readonly MessageCommand[];
 }
 
 /** One slash command: its definition, and a thin handler that reads options, calls the core and renders. */
@@ -30,4 +38,12 @@ export interface Command {
   data: RESTPostAPIChatInputApplicationCommandsJSONBody;
   execute(interaction: ChatInputCommandInteraction, ctx: BotContext): Promise<void>;
   autocomplete?(interaction: AutocompleteInteraction, ctx: BotContext): Promise<void>;
+}
+
+/** A message context-menu command ("Apps" on a message): its definition (type 3) and a thin handler. */
+export interface MessageCommand {
+  data: RESTPostAPIContextMenuApplicationCommandsJSONBody;
+  /** One line for /help: what it does. */
+  help: string;
+  execute(interaction: MessageContextMenuCommandInteraction, ctx: BotContext): Promise<void>;
 }
