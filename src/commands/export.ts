@@ -1,3 +1,4 @@
+import { gzipSync } from 'node:zlib';
 import {
   ApplicationCommandOptionType,
   AttachmentBuilder,
@@ -7,6 +8,9 @@ import {
 } from 'discord.js';
 import { BadInputError, NotAllowedError } from '../core/errors.ts';
 import type { Command } from '../discord/context.ts';
+
+/** Discord's attachment limit for a server without boosts, less room for the request around it. */
+const MAX_ATTACHMENT = 9.5 * 1024 * 1024;
 
 const data = {
   name: 'export',
@@ -30,10 +34,15 @@ export const exportCommand = {
       throw new NotAllowedError('Only members with Manage Server can export the votes.');
     await interaction.deferReply({ flags: MessageFlags.Ephemeral });
     const rows = await ctx.arena.exportRows(interaction.guildId);
-    const jsonl = rows.map((row) => JSON.stringify(row)).join('\n');
+    const jsonl = Buffer.from(rows.map((row) => `${JSON.stringify(row)}\n`).join(''));
+    // Discord refuses attachments past its size limit (10 MiB without boosts): a big export goes gzipped.
+    const gzipped = jsonl.length > MAX_ATTACHMENT;
+    const body = gzipped ? gzipSync(jsonl) : jsonl;
+    if (body.length > MAX_ATTACHMENT)
+      throw new BadInputError('The export is larger than Discord accepts as a file, even compressed.');
     await interaction.editReply({
-      content: `${rows.length} preference pair${rows.length === 1 ? '' : 's'} from ${new Set(rows.map((r) => r.vote_id)).size} votes: the winner (chosen) over each other alternative (rejected). Voters are salted hashes.`,
-      files: [new AttachmentBuilder(Buffer.from(jsonl ? `${jsonl}\n` : ''), { name: 'votes.jsonl' })],
+      content: `${rows.length} preference pair${rows.length === 1 ? '' : 's'} from ${new Set(rows.map((r) => r.vote_id)).size} votes: the winner (chosen) over each other alternative (rejected). Voters are salted hashes.${gzipped ? ' Gzipped: it is large.' : ''}`,
+      files: [new AttachmentBuilder(body, { name: gzipped ? 'votes.jsonl.gz' : 'votes.jsonl' })],
     });
   },
 } satisfies Command;

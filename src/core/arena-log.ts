@@ -4,8 +4,11 @@ import { branchOf, type Item, type ThreadSession, type Vote } from './model.ts';
 import type { Store } from './ports.ts';
 import { tally } from './votes.ts';
 
-/** Outcomes per stored chunk: appending rewrites one small record, however many votes a server has had. */
-export const OUTCOMES_PER_CHUNK = 32;
+/**
+ * Outcomes per stored chunk: appending rewrites one record, however many votes a server has had. An outcome holds up
+ * to 4 context items and 5 alternatives of at most 4000 characters, so 16 keep a chunk under about 600 kB at worst.
+ */
+export const OUTCOMES_PER_CHUNK = 16;
 /** History items before the fork kept as the context the alternatives answered. */
 export const CONTEXT_ITEMS = 4;
 /** Longest text kept per item or alternative: the log is for ratings and export, not a second history. */
