@@ -1,6 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { createArenaLog, type VoteOutcome } from '../../src/core/arena-log.ts';
+import type { Comparison } from '../../src/core/leaderboard.ts';
+import { openPersistence } from '../../src/store/index.ts';
 import { reference } from '../core/bt-reference.ts';
 import type { MessageView } from '../emulators/discord/types.ts';
+import { silentLogger } from '../fakes.ts';
 import {
   type BotProcess,
   click,
@@ -173,4 +177,92 @@ describe('leaderboard, export and the tree picture', () => {
     expect(size.height).toBeLessThanOrEqual(2000);
     expect(picture.length).toBeGreaterThan(2000);
   }, 180_000);
+
+  it('ranks (model, style) pairs from a seeded store as the reference fit does, with intervals around them', async () => {
+    world = await createWorld();
+    const w = world;
+    // Seed the bot's own SQLite store, through the arena log, before the bot starts: 60 votes of three alternatives.
+    const entries = [
+      ['m1', 'formal'],
+      ['m1', 'funny'],
+      ['m2', 'formal'],
+      ['m2', undefined],
+    ] as const;
+    const strength = [2, 1, 0.5, 1.5];
+    const persistence = openPersistence(w.env.STORE_URL!, silentLogger);
+    const log = createArenaLog(persistence.store);
+    const comparisons: Comparison[] = [];
+    let seed = 42;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    for (let vote = 0; vote < 60; vote += 1) {
+      const picked = [vote % 4, (vote + 1) % 4, (vote + 2) % 4];
+      // The winner drawn in proportion to strength, as Bradley-Terry assumes.
+      let draw = random() * picked.reduce((sum, i) => sum + strength[i]!, 0);
+      let winner = picked[2]!;
+      for (const i of picked) {
+        draw -= strength[i]!;
+        if (draw < 0) {
+          winner = i;
+          break;
+        }
+      }
+      const key = (i: number) => `${entries[i]![0]} · ${entries[i]![1] ?? 'plain'}`;
+      for (const i of picked)
+        if (i !== winner) comparisons.push({ winner: key(winner), loser: key(i), vote });
+      const outcome: VoteOutcome = {
+        voteId: `seed${vote}`,
+        threadId: '1',
+        closedAt: Date.now() - vote * 60_000,
+        context: [],
+        prompt: `q${vote}`,
+        winner: String.fromCharCode(65 + picked.indexOf(winner)),
+        options: picked.map((i, n) => ({
+          letter: String.fromCharCode(65 + n),
+          model: entries[i]![0],
+          style: entries[i]![1],
+          text: `text ${vote} ${n}`,
+          votes: i === winner ? 1 : 0,
+        })),
+        ballots: [],
+      };
+      await log.append(w.discord.guildId, outcome);
+    }
+    await persistence.close();
+
+    await w.startBot();
+    const alice = w.discord.createUser({ username: 'alice' });
+    const board = await finalResponse(
+      w,
+      { channelId: w.discord.channelId, userId: alice.id, name: 'leaderboard', options: { by: 'both' } },
+      (m) => m.attachments.length > 0,
+    );
+    const description = (board.embeds[0] as { description: string }).description;
+    const rows = [
+      ...description.matchAll(/^\s*\d+ (m\d · \w+)\s+(\d+) \+(\d+)\/-(\d+)\s+(\d+)\/(\d+)$/gm),
+    ].map((m) => ({
+      key: m[1]!,
+      score: Number(m[2]),
+      up: Number(m[3]),
+      down: Number(m[4]),
+      played: Number(m[6]),
+    }));
+    const keys = ['m1 · formal', 'm1 · funny', 'm2 · formal', 'm2 · plain'];
+    const fit = reference(keys, comparisons, 1);
+    const expected = keys
+      .map((key) => ({ key, score: Math.round(1000 + (400 / Math.LN10) * fit.get(key)!) }))
+      .sort((a, b) => b.score - a.score);
+    expect(rows.map((r) => ({ key: r.key, score: r.score }))).toEqual(expected);
+    for (const row of rows) {
+      expect(row.played).toBe(comparisons.filter((c) => c.winner === row.key || c.loser === row.key).length);
+      // Intervals from the bootstrap: on both sides, and neither empty nor absurd for 45 comparisons each.
+      expect(row.up).toBeGreaterThan(5);
+      expect(row.down).toBeGreaterThan(5);
+      expect(row.up + row.down).toBeLessThan(600);
+    }
+    const chart = pngSize(await download(board.attachments[0]!.url));
+    expect(chart.height).toBeGreaterThan(4 * 26);
+  });
 });
