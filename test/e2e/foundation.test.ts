@@ -15,10 +15,13 @@ describe('foundation', () => {
     expect(bot.logs.some((l) => l.msg === 'logged in')).toBe(true);
     const registered = world.discord.commands(world.discord.guildId) as { name: string }[];
     expect(registered.map((c) => c.name).sort()).toEqual([
+      'Alternatives from here',
       'alternatives',
       'branch',
       'chat',
+      'export',
       'help',
+      'leaderboard',
       'settings',
     ]);
 
@@ -36,6 +39,9 @@ describe('foundation', () => {
       '/branch reset',
       '/branch prune',
       '/settings',
+      '/leaderboard',
+      '/export votes',
+      'Alternatives from here',
       '/help',
     ]) {
       expect(text).toContain(name);
@@ -62,8 +68,8 @@ describe('foundation', () => {
         child.once('exit', (code) => done({ code, stdout }));
       });
       expect(result.code).toBe(0);
-      expect(result.stdout).toMatch(/Registered 5 commands in guild/);
-      expect((fresh.discord.commands(fresh.discord.guildId) as unknown[]).length).toBe(5);
+      expect(result.stdout).toMatch(/Registered 8 commands in guild/);
+      expect((fresh.discord.commands(fresh.discord.guildId) as unknown[]).length).toBe(8);
     } finally {
       await fresh.close();
     }
