@@ -88,27 +88,62 @@ export function fitBradleyTerry(
   keys: readonly string[],
   comparisons: readonly Comparison[],
   prior: number,
+  /** Largest change of a log-strength at which the fit stops. */
+  tolerance = 1e-10,
 ): Map<string, number> {
   const index = new Map(keys.map((key, i) => [key, i]));
-  const n = keys.length;
-  const wins = new Float64Array(n);
-  // Games per pair, as a sparse list: user-grown data, so no n*n matrix.
-  const pairs = new Map<number, number>();
+  const coded: number[] = [];
   for (const c of comparisons) {
     const w = index.get(c.winner);
     const l = index.get(c.loser);
-    if (w === undefined || l === undefined) continue;
-    wins[w]! += 1;
-    const pair = w < l ? w * n + l : l * n + w;
-    pairs.set(pair, (pairs.get(pair) ?? 0) + 1);
+    if (w !== undefined && l !== undefined) coded.push(w, l);
   }
+  const logs = fitCounts(tallies(keys.length, [coded]), prior, tolerance);
+  return new Map(keys.map((key, i) => [key, logs[i]!]));
+}
+
+/** Wins per entry and games per pair that were played (a sparse list: no pass over all n*n pairs). */
+interface Tallies {
+  n: number;
+  wins: Float64Array;
+  first: number[];
+  second: number[];
+  games: number[];
+}
+
+/** Adds up groups of coded comparisons (winner, loser, winner, loser, ... as entry numbers). */
+function tallies(n: number, groups: readonly (readonly number[])[]): Tallies {
+  const wins = new Float64Array(n);
+  const slot = new Map<number, number>();
+  const out: Tallies = { n, wins, first: [], second: [], games: [] };
+  for (const group of groups) {
+    for (let k = 0; k < group.length; k += 2) {
+      const w = group[k]!;
+      const l = group[k + 1]!;
+      wins[w]! += 1;
+      const pair = w < l ? w * n + l : l * n + w;
+      const at = slot.get(pair);
+      if (at === undefined) {
+        slot.set(pair, out.games.length);
+        out.first.push(Math.min(w, l));
+        out.second.push(Math.max(w, l));
+        out.games.push(1);
+      } else out.games[at]! += 1;
+    }
+  }
+  return out;
+}
+
+/** Hunter's MM iterations on tallies; log-strengths centred on their mean. */
+function fitCounts(t: Tallies, prior: number, tolerance: number): number[] {
+  const { n, wins, first, second, games } = t;
   let p = new Float64Array(n).fill(1);
   for (let iteration = 0; iteration < 10_000; iteration += 1) {
     const denominators = new Float64Array(n);
-    for (const [pair, games] of pairs) {
-      const i = Math.floor(pair / n);
-      const j = pair % n;
-      const share = games / (p[i]! + p[j]!);
+    for (let k = 0; k < games.length; k += 1) {
+      const i = first[k]!;
+      const j = second[k]!;
+      const share = games[k]! / (p[i]! + p[j]!);
       denominators[i]! += share;
       denominators[j]! += share;
     }
@@ -123,15 +158,39 @@ export function fitBradleyTerry(
       // Without the fixed opponent the scale is free: pin the geometric mean to 1.
       const mean = next.reduce((sum, v) => sum + Math.log(v), 0) / Math.max(n, 1);
       for (let i = 0; i < n; i += 1) next[i] = next[i]! / Math.exp(mean);
+    } else {
+      // The comparisons' likelihood does not change when every strength is scaled alike; only the prior's weak pull
+      // fixes the scale, and MM alone crawls along it. Take the best scale at once: it solves sum sigmoid = n/2.
+      const scale = Math.exp(bestShift(next));
+      for (let i = 0; i < n; i += 1) next[i] = next[i]! * scale;
     }
     let change = 0;
     for (let i = 0; i < n; i += 1) change = Math.max(change, Math.abs(Math.log(next[i]!) - Math.log(p[i]!)));
     p = next;
-    if (change < 1e-10) break;
+    if (change < tolerance) break;
   }
   const logs = Array.from(p, (v) => Math.log(v));
   const mean = logs.reduce((sum, v) => sum + v, 0) / Math.max(n, 1);
-  return new Map(keys.map((key, i) => [key, logs[i]! - mean]));
+  return logs.map((v) => v - mean);
+}
+
+/** The t with sum_i sigmoid(log p_i + t) = n/2 (Newton's method; the sum grows with t, so it converges). */
+function bestShift(p: Float64Array): number {
+  let t = 0;
+  for (let step = 0; step < 50; step += 1) {
+    let value = -p.length / 2;
+    let slope = 0;
+    for (const v of p) {
+      const q = (v * Math.exp(t)) / (1 + v * Math.exp(t));
+      value += q;
+      slope += q * (1 - q);
+    }
+    if (slope === 0) break;
+    const move = value / slope;
+    t -= Math.max(-5, Math.min(5, move));
+    if (Math.abs(move) < 1e-12) break;
+  }
+  return t;
 }
 
 /** A small deterministic generator (mulberry32): the bootstrap must give the same interval for the same votes. */
@@ -164,16 +223,22 @@ export function leaderboard(
   const keys = [...new Set(comparisons.flatMap((c) => [c.winner, c.loser]))].sort();
   if (keys.length === 0) return [];
   const fitted = fitBradleyTerry(keys, comparisons, options.prior);
-  const byVote = new Map<number, Comparison[]>();
-  for (const c of comparisons) byVote.set(c.vote, [...(byVote.get(c.vote) ?? []), c]);
+  // Each vote's comparisons as entry numbers, once: a resample only adds up whole votes.
+  const index = new Map(keys.map((key, i) => [key, i]));
+  const byVote = new Map<number, number[]>();
+  for (const c of comparisons) {
+    const group = byVote.get(c.vote) ?? [];
+    group.push(index.get(c.winner)!, index.get(c.loser)!);
+    byVote.set(c.vote, group);
+  }
   const groups = [...byVote.values()];
-  const samples = new Map(keys.map((key) => [key, [] as number[]]));
+  const samples = keys.map(() => [] as number[]);
   const next = random(options.seed);
   for (let round = 0; round < options.rounds; round += 1) {
-    const resampled: Comparison[] = [];
-    for (let i = 0; i < groups.length; i += 1) resampled.push(...groups[Math.floor(next() * groups.length)]!);
-    const fit = fitBradleyTerry(keys, resampled, options.prior);
-    for (const key of keys) samples.get(key)!.push(fit.get(key)!);
+    const picked = Array.from({ length: groups.length }, () => groups[Math.floor(next() * groups.length)]!);
+    // A looser stop for the resamples: 1e-7 in log-strength is 0.00002 points, far below what is shown.
+    const fit = fitCounts(tallies(keys.length, picked), options.prior, 1e-7);
+    for (const [i, value] of fit.entries()) samples[i]!.push(value);
   }
   const counts = new Map(keys.map((key) => [key, { comparisons: 0, wins: 0 }]));
   for (const c of comparisons) {
@@ -184,7 +249,7 @@ export function leaderboard(
   return keys
     .map((key) => {
       const rating = BASE + SCALE * fitted.get(key)!;
-      const sample = samples.get(key)!.sort((a, b) => a - b);
+      const sample = samples[index.get(key)!]!.sort((a, b) => a - b);
       const { comparisons: played, wins } = counts.get(key)!;
       return {
         key,
