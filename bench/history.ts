@@ -12,7 +12,7 @@ import { performance } from 'node:perf_hooks';
 import { renderBranchList } from '../src/commands/branch.ts';
 import { CHUNK_ITEMS, createHistoryLog } from '../src/core/history-log.ts';
 import { createLocalLockService } from '../src/core/local-lock.ts';
-import { type Branch, type Item, SCHEMA_VERSION, type ThreadSession } from '../src/core/model.ts';
+import { type Branch, type Item, newThreadSession, type ThreadSession } from '../src/core/model.ts';
 import { createRunningTurns } from '../src/core/running-turns.ts';
 import { createSessionRepository } from '../src/core/sessions.ts';
 import { noTelemetry } from '../src/core/telemetry.ts';
@@ -68,50 +68,34 @@ function openCore(dir: string) {
     logger: silentLogger,
     telemetry: noTelemetry,
     limits: { maxAlternatives: 5, cooldownMs: 0 },
-    defaults: {
-      model: 'm',
-      instructions: undefined,
-      alternativesCount: 2,
-      autoAlternatives: 0,
-      alternativesEnabled: true,
-      quorum: 1,
-      voteMs: 60_000,
-      gatherMessages: false,
-      blind: false,
-    },
+    defaults: SETTINGS,
   });
   return { store, sessions, log, threads };
 }
 
+const SETTINGS = {
+  model: 'm',
+  instructions: undefined,
+  alternativesCount: 2,
+  autoAlternatives: 0,
+  alternativesEnabled: true,
+  quorum: 1,
+  voteMs: 60_000,
+  gatherMessages: false,
+  blind: false,
+};
+
 function session(threadId: string, branches: Branch[], active: string): ThreadSession {
-  return {
-    version: SCHEMA_VERSION,
+  return newThreadSession({
     threadId,
     guildId: 'g',
     backend: 'conversations',
     createdBy: 'u',
     createdAt: Date.now(),
+    settings: SETTINGS,
+    branches,
     activeBranchId: active,
-    branches: Object.fromEntries(branches.map((b) => [b.id, b])),
-    nextBranchNumber: branches.length + 1,
-    settings: {
-      model: 'm',
-      instructions: undefined,
-      alternativesCount: 2,
-      autoAlternatives: 0,
-      alternativesEnabled: true,
-      quorum: 1,
-      voteMs: 60_000,
-      gatherMessages: false,
-      blind: false,
-    },
-    inbox: [],
-    failed: [],
-    vote: undefined,
-    activity: {},
-    fence: 0,
-    forkHistory: [],
-  };
+  });
 }
 
 const item = (n: number): Item => ({

@@ -3,14 +3,25 @@
  * loopback. Prints the machine, then one table of figures, each with the settings that produced it, and writes the
  * same figures as JSON to bench/results/latest.json. Figures are printed, never asserted.
  *
+ * Part 6 (streaming CPU) runs in this process alone, with no bot and no emulator: see bench/streaming.ts. Part 7
+ * (history length) runs the core in this process on the real SQLite store: see bench/history.ts.
+ *
  * `npm run bench -- 1 3` runs parts 1 and 3 only (part 4 comes with part 1); only a full run writes latest.json.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { kilobytes, now, round, seconds } from './common.ts';
 import { FORK_COUNT, type ForkCostRow, runForkCost } from './fork-cost.ts';
+import { type HistoryResult, LONG_HISTORY, runHistory, SHORT_HISTORY } from './history.ts';
 import { type LatencyResult, REPLY_TOKENS, runLatency } from './latency.ts';
 import { describeMachine, machine } from './machine.ts';
+import {
+  DELTAS_PER_SECOND,
+  REPLY_KINDS,
+  runStreaming,
+  STREAMING_DELTAS,
+  streamingRows,
+} from './streaming.ts';
 import { type Row, renderTable } from './table.ts';
 import { MESSAGES_PER_THREAD, runThroughput, THREADS, type ThroughputResult } from './throughput.ts';
 import { runTokens, TOKEN_COUNT, type TokensRow } from './tokens.ts';
@@ -25,7 +36,33 @@ const LEGEND = [
   '  conversation once per alternative (20 items per call), ask each copy in turn. T(1) baseline: one response.',
   'threadfork wall times run to the last reply finished in Discord (posted, final edit done); "at the provider" to the',
   '  last token streamed by the OpenAI emulator.',
+  'streaming CPU (part 6, in this process, no network): deltas through createThinkFilter and startStreamingReply into a',
+  '  fake channel, under virtual time; baseline: stripThink of the whole reply at every delta, as the core did before.',
+  'history length (part 7, in this process): the core on the real SQLite store with a backend that answers at once;',
+  '  CPU per turn on a thread whose branch holds 100 or 20,000 items of about 1 kB (alternating runs of 40 turns).',
 ];
+
+function historyRows(r: HistoryResult): Row[] {
+  const t = r.tree;
+  return [
+    {
+      part: '7',
+      figure: `bot CPU per turn at ${SHORT_HISTORY} · ${LONG_HISTORY} items of history (target ratio <= 1.3)`,
+      ours: `${r.cpuMsPerTurnShort.toFixed(1)} ms · ${r.cpuMsPerTurnLong.toFixed(1)} ms (ratio ${r.ratio.toFixed(2)})`,
+      baseline: '',
+      ratio: '',
+      settings: 'SQLite store · conversations-like backend · 2 × 40 turns each',
+    },
+    {
+      part: '7',
+      figure: `a ${t.levels}-level tree (${t.branches} branches): list · render 2 pages · switch · prune (${t.pruned}) · a turn`,
+      ours: `${t.listMs.toFixed(0)} · ${t.renderMs.toFixed(0)} · ${t.switchMs.toFixed(0)} · ${t.pruneMs.toFixed(0)} · ${t.turnMs.toFixed(0)} ms; ${t.listed === t.branches && t.pagesFit && t.answered ? 'all fine' : `NOT FINE: listed ${t.listed}, pages fit ${t.pagesFit}, answered ${t.answered}`}`,
+      baseline: '',
+      ratio: '',
+      settings: 'every vote a level deeper; a losing sibling every 10 levels',
+    },
+  ];
+}
 
 const ratio = (a: number, b: number) => (b === 0 ? '–' : `${(a / b).toFixed(2)}`);
 
@@ -210,7 +247,7 @@ function tokenRows(rows: readonly TokensRow[]): Row[] {
   }));
 }
 
-const wanted = new Set(process.argv.slice(2).filter((a) => /^[1-5]$/.test(a)));
+const wanted = new Set(process.argv.slice(2).filter((a) => /^[1-7]$/.test(a)));
 const runs = (part: string) => wanted.size === 0 || wanted.has(part) || (part === '4' && wanted.has('1'));
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -239,6 +276,8 @@ async function part<T>(name: string, run: () => Promise<T>, toRows: (result: T) 
   }
 }
 
+// First, while nothing else runs: part 6 replaces the timers with virtual ones while it measures.
+if (runs('6')) await part('streaming', () => runStreaming(log), streamingRows);
 if (runs('1'))
   await part(
     'latency',
@@ -248,8 +287,9 @@ if (runs('1'))
 if (runs('2')) await part('forkCost', () => runForkCost(log), forkRows);
 if (runs('3')) await part('throughput', () => runThroughput(log), throughputRows);
 if (runs('5')) await part('tokens', () => runTokens(log), tokenRows);
+if (runs('7')) await part('history', () => runHistory(log), historyRows);
 
-const order = ['1', '2', '3', '4', '5'];
+const order = ['1', '2', '3', '4', '5', '6', '7'];
 rows.sort((a, b) => order.indexOf(a.part) - order.indexOf(b.part));
 console.log(renderTable(rows));
 console.log();
@@ -270,6 +310,12 @@ if (wanted.size === 0 && failures.length === 0) {
       pace: { firstTokenMs: 400, tokensPerSecond: 50, replyTokens: REPLY_TOKENS },
       discordDefaultLimits: { messageCreate: '5 per 5 s per channel', messageEdit: '5 per 5 s per channel' },
       raisedDiscordLimitsFor: ['forkCost', 'throughput', 'tokens'],
+      streaming: {
+        deltas: STREAMING_DELTAS,
+        deltaCharacters: '2-6',
+        deltasPerSecond: DELTAS_PER_SECOND,
+        replies: REPLY_KINDS,
+      },
     },
     results,
     table: rows,

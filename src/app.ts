@@ -1,12 +1,16 @@
-import { Client, Events, GatewayIntentBits, Routes } from 'discord.js';
+import { setTimeout as delay } from 'node:timers/promises';
+import { Client, Events, GatewayIntentBits, Options, Routes } from 'discord.js';
 import OpenAI from 'openai';
 import { createBackend } from './backends/index.ts';
 import { commands, messageCommands } from './commands/index.ts';
 import type { Config } from './config.ts';
+import { createAbuseGuard } from './core/abuse.ts';
 import { createArenaService } from './core/arena.ts';
 import { createArenaLog } from './core/arena-log.ts';
+import { createAttachmentStore } from './core/attachments.ts';
+import { createBudgetService } from './core/budgets.ts';
 import { createHistoryLog } from './core/history-log.ts';
-import type { Logger } from './core/ports.ts';
+import type { Logger, Store } from './core/ports.ts';
 import { createRunningTurns } from './core/running-turns.ts';
 import { createSessionRepository } from './core/sessions.ts';
 import { createSettingsService } from './core/settings.ts';
@@ -14,14 +18,18 @@ import { noTelemetry } from './core/telemetry.ts';
 import { createThreadService } from './core/threads.ts';
 import { createAuditLog } from './discord/audit.ts';
 import type { BotContext } from './discord/context.ts';
-import { isModerator } from './discord/permissions.ts';
+import { canManageServer, isModerator } from './discord/permissions.ts';
 import { createDiscordPresenter } from './discord/presenter.ts';
 import { NO_PINGS } from './discord/render.ts';
 import { routeEvents } from './discord/router.ts';
+import { STORE_PROBE_KEY } from './ops/checks.ts';
 import { countingFetch, createMetrics, instrumentStore, serveBotOps } from './ops/index.ts';
 import { openPersistence } from './store/index.ts';
 
 const SWEEP_MS = 5000;
+/** Waiting for an unreachable Redis at start: the first retry after this, doubling up to STORE_RETRY_MAX_MS. */
+const STORE_RETRY_FIRST_MS = 500;
+const STORE_RETRY_MAX_MS = 30_000;
 
 export interface RunningBot {
   client: Client;
@@ -49,18 +57,82 @@ export async function registerCommands(client: Client<true>, guildId: string | u
   return body.length;
 }
 
+/**
+ * discord.js keeps every message (200 a channel), member and user it sees: over thousands of turns that is most of
+ * the bot's memory, and the bot needs none of it. A reply is edited through the Message its post returned, a ballot
+ * by id over REST, and who wrote a message or clicked a button comes with the event itself. So messages, members,
+ * users and thread members are not kept (the bot's own user and member are), and archived threads are swept.
+ */
+const isSelf = (entity: { id: string; client: Client }) => entity.id === entity.client.user?.id;
+const CACHE_LIMITS = Options.cacheWithLimits({
+  ...Options.DefaultMakeCacheSettings,
+  MessageManager: 0,
+  GuildMessageManager: 0,
+  DMMessageManager: 0,
+  GuildMemberManager: { maxSize: 0, keepOverLimit: isSelf },
+  UserManager: { maxSize: 0, keepOverLimit: isSelf },
+  ThreadMemberManager: { maxSize: 0, keepOverLimit: isSelf },
+  PresenceManager: 0,
+  ReactionManager: 0,
+  ReactionUserManager: 0,
+  VoiceStateManager: 0,
+  GuildInviteManager: 0,
+  GuildBanManager: 0,
+  GuildScheduledEventManager: 0,
+  StageInstanceManager: 0,
+  GuildStickerManager: 0,
+});
+/** Archived threads leave the cache an hour after they were archived (looked at every 10 minutes). */
+const SWEEPERS = {
+  ...Options.DefaultSweeperSettings,
+  threads: { interval: 600, lifetime: 3600 },
+};
+
 export function createDiscordClient(config: Config): Client {
   return new Client({
     intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages, GatewayIntentBits.MessageContent],
+    makeCache: CACHE_LIMITS,
+    sweepers: SWEEPERS,
     allowedMentions: NO_PINGS,
     ...(config.discord.apiUrl ? { rest: { api: config.discord.apiUrl } } : {}),
   });
+}
+
+/**
+ * Reads the store once before the bot logs in: a bot that cannot keep state must not take the gateway session (each
+ * login counts against Discord's 1,000 a day, and a shard that logs in and dies is respawned to log in again).
+ * An SQLite file that cannot be read fails at once; Redis is waited for, retrying with exponential back-off.
+ */
+export async function reachStore(
+  store: Pick<Store, 'get'>,
+  {
+    logger,
+    retrying,
+    sleep = delay,
+  }: { logger: Logger; retrying: boolean; sleep?: (ms: number) => Promise<unknown> },
+): Promise<void> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      await store.get(STORE_PROBE_KEY);
+      if (attempt > 1) logger.info({ attempts: attempt }, 'the store is reachable; logging in');
+      return;
+    } catch (error) {
+      if (!retrying) throw error;
+      const retryInMs = Math.min(STORE_RETRY_FIRST_MS * 2 ** (attempt - 1), STORE_RETRY_MAX_MS);
+      logger.warn(
+        { err: error, attempt, retryInMs },
+        'the store (STORE_URL) cannot be reached; not logging in to Discord until it can',
+      );
+      await sleep(retryInMs);
+    }
+  }
 }
 
 /** Wires config -> store and OpenAI client -> core services -> Discord client, logs in and starts answering. */
 export async function startBot(config: Config, logger: Logger): Promise<RunningBot> {
   const persistence = openPersistence(config.storeUrl, logger, { lockTtlMs: config.lockTtlMs });
   const { locks, close: closePersistence } = persistence;
+  await reachStore(persistence.store, { logger, retrying: /^rediss?:/.test(config.storeUrl) });
   // METRICS_PORT: Prometheus metrics and probes (src/ops); without it nothing is measured.
   const metrics = config.metrics ? createMetrics() : undefined;
   const store = metrics ? instrumentStore(persistence.store, metrics) : persistence.store;
@@ -71,7 +143,11 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
     timeout: 120_000,
     ...(metrics ? { fetch: countingFetch(metrics, { baseUrl: config.openai.baseUrl }) } : {}),
   });
-  const backend = createBackend(config.backend, openai, { chatContextTokens: config.chatContextTokens });
+  const attachments = createAttachmentStore({ store, clock: systemClock, limits: config.attachments });
+  const backend = createBackend(config.backend, openai, {
+    chatContextTokens: config.chatContextTokens,
+    attachments: { blobs: attachments, forkImageDetail: config.attachments.forkImageDetail },
+  });
   const sessions = createSessionRepository(store);
   const client = createDiscordClient(config);
   const opsServer =
@@ -84,12 +160,23 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
     audit: createAuditLog({ client, channelId: config.discord.auditChannelId }),
   });
   const arena = createArenaLog(store);
+  const budgets = createBudgetService({
+    store,
+    clock: systemClock,
+    prices: config.budgets.prices,
+    defaults: config.budgets,
+    reserveOutputTokens: config.budgets.reserveOutputTokens,
+    exemptModerators: config.budgets.exemptModerators,
+  });
   const threads = createThreadService({
+    budgets,
+    abuse: createAbuseGuard({ store, clock: systemClock, limits: config.abuse }),
     sessions,
     arena,
     log: createHistoryLog(store),
     store,
     locks,
+    attachments,
     backend,
     presenter,
     running: createRunningTurns(),
@@ -115,7 +202,10 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
     arena: createArenaService({ arena, store, clock: systemClock, salt: config.exportSalt }),
     config,
     logger,
+    attachments,
     isModerator: (interaction) => isModerator(interaction, config.moderatorRoleIds),
+    canManageServer,
+    budgets,
     commands,
     messageCommands,
   };

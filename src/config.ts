@@ -2,18 +2,57 @@ import { readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
 import { z } from 'zod';
 
+import { DEFAULT_PRICES, type Price, type PriceTable } from './core/budgets.ts';
 import { type BackendKind, backendKinds } from './core/model.ts';
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const snowflake = z.string().regex(/^\d{17,20}$/, 'must be a Discord id (17 to 20 digits)');
 const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
+const ENCODE_HINT =
+  'is not a valid URL: in a user name or password write @ # / ? % : and spaces as %40 %23 %2F %3F %25 %3A %20';
+/** Why a STORE_URL cannot be used as it is written, without repeating any of it (it may hold a password). */
+function storeUrlProblem(value: string): string | undefined {
+  if (!/^rediss?:/.test(value)) return undefined;
+  // A # starts the URL's fragment: what follows (often the rest of a password and the host) would be dropped.
+  if (value.includes('#')) return ENCODE_HINT;
+  try {
+    const url = new URL(value);
+    decodeURIComponent(url.username);
+    decodeURIComponent(url.password);
+    if (!url.hostname) return ENCODE_HINT;
+  } catch {
+    return ENCODE_HINT;
+  }
+  return undefined;
+}
 const storeUrl = z
   .string()
   .regex(
     /^(sqlite|redis|rediss):\/\/.+/,
     'must start with sqlite:// or redis:// (for example sqlite://data/threadfork.sqlite)',
-  );
+  )
+  .superRefine((value, ctx) => {
+    const problem = storeUrlProblem(value);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
+/**
+ * The parts of a STORE_URL that must never be logged: its password (as written and decoded) and, when it has user
+ * information, the whole URL. Read from the text itself, so a URL that does not parse is covered too.
+ */
+export function storeUrlSecrets(value: string): string[] {
+  const userinfo = /^[a-z]+:\/\/(.*)@/i.exec(value)?.[1];
+  if (userinfo === undefined) return [];
+  const password = userinfo.includes(':') ? userinfo.slice(userinfo.indexOf(':') + 1) : userinfo;
+  let decoded = password;
+  try {
+    decoded = decodeURIComponent(password);
+  } catch {
+    // Written with a stray %: the text as written is what could show up.
+  }
+  return [value, userinfo, password, decoded];
+}
 const int = (min: number, max: number) =>
   z.coerce
     .number({ error: 'must be a whole number' })
@@ -37,6 +76,36 @@ const idList = z
   .pipe(z.array(z.string().regex(/^\d{17,20}$/, 'must be comma-separated Discord role ids')));
 const optional = <T extends z.ZodType>(schema: T) =>
   z.preprocess((value) => (value === '' ? undefined : value), schema.optional());
+const bool = z.enum(['true', 'false'], { error: 'must be true or false' }).transform((v) => v === 'true');
+const tokenLimit = optional(int(0, 1_000_000_000_000)).default(0);
+const modelList = z.string().transform((s) =>
+  s
+    .split(',')
+    .map((part) => part.trim())
+    .filter(Boolean),
+);
+const perMillion = z.number({ error: 'prices must be numbers (USD per million tokens)' }).min(0);
+/** PRICES: `{"model": {"input": 0.4, "cachedInput": 0.1, "output": 1.6}}`, USD per million tokens. */
+const prices = z
+  .string()
+  .transform((text, ctx) => {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'must be JSON: {"model": {"input": …, "cachedInput": …, "output": …}}',
+      });
+      return z.NEVER;
+    }
+  })
+  .pipe(
+    z.record(
+      z.string().min(1),
+      z.object({ input: perMillion, cachedInput: perMillion.optional(), output: perMillion }),
+      { error: 'must be JSON: {"model": {"input": …, "cachedInput": …, "output": …}}' },
+    ),
+  );
 
 const envSchema = z.object({
   DISCORD_TOKEN: z
@@ -65,9 +134,29 @@ const envSchema = z.object({
   MODERATOR_ROLE_IDS: optional(idList).default([]),
   AUDIT_CHANNEL_ID: optional(snowflake),
   SHUTDOWN_GRACE_SECONDS: optional(int(0, 600)).default(10),
+  ATTACHMENT_TIMEOUT_SECONDS: optional(int(1, 120)).default(10),
   LOG_LEVEL: optional(z.enum(logLevels, { error: `must be one of ${logLevels.join(', ')}` })).default('info'),
   METRICS_PORT: optional(int(1, 65_535)),
   METRICS_HOST: optional(host).default('127.0.0.1'),
+  BUDGET_USER_DAILY_TOKENS: tokenLimit,
+  BUDGET_USER_MONTHLY_TOKENS: tokenLimit,
+  BUDGET_SERVER_DAILY_TOKENS: tokenLimit,
+  BUDGET_SERVER_MONTHLY_TOKENS: tokenLimit,
+  BUDGET_EXEMPT_MODERATORS: optional(bool).default(false),
+  BUDGET_RESERVE_OUTPUT_TOKENS: optional(int(1, 1_000_000)).default(1000),
+  PRICES: optional(prices),
+  ALLOWED_MODELS: optional(modelList),
+  STYLE_MAX_LENGTH: optional(int(1, 1000)).default(200),
+  RATE_LIMIT_MESSAGES: optional(int(0, 10_000)).default(10),
+  RATE_LIMIT_SECONDS: optional(int(1, 86_400)).default(60),
+  MAX_QUEUED_MESSAGES: optional(int(0, 10_000)).default(25),
+  IMAGE_MAX_BYTES: optional(int(1024, 50 * 1024 * 1024)).default(5 * 1024 * 1024),
+  FILE_MAX_BYTES: optional(int(1024, 50 * 1024 * 1024)).default(10 * 1024 * 1024),
+  ATTACHMENTS_PER_MESSAGE: optional(int(0, 10)).default(4),
+  THREAD_ATTACHMENT_BYTES: optional(int(0, 1024 * 1024 * 1024)).default(50 * 1024 * 1024),
+  FORK_IMAGE_DETAIL: optional(
+    z.enum(['low', 'high', 'auto'], { error: 'must be low, high or auto' }),
+  ).default('low'),
 });
 
 /** The bot's whole configuration, parsed once at start. Nothing else reads `process.env`. */
@@ -87,6 +176,8 @@ export interface Config {
   lockTtlMs: number;
   /** On SIGTERM: how long running replies may go on before they are stopped (then the bot closes within ~5 s). */
   shutdownGraceMs: number;
+  /** How long downloading one text attachment of a message in a managed thread may take before it is left out. */
+  attachmentTimeoutMs: number;
   /** For `npm run start:sharded`: how many shards; undefined asks Discord (GET /gateway/bot). */
   shardCount: number | undefined;
   alternatives: {
@@ -108,6 +199,36 @@ export interface Config {
    * sharded, the manager serves on `port` and shard N on `port + 1 + N`.
    */
   metrics: { port: number; host: string } | undefined;
+  /** Token budgets (0: unlimited) and the prices that turn tokens into an estimated cost. */
+  budgets: {
+    userDaily: number;
+    userMonthly: number;
+    serverDaily: number;
+    serverMonthly: number;
+    exemptModerators: boolean;
+    /** The reply length a reservation expects before the real usage is known. */
+    reserveOutputTokens: number;
+    prices: PriceTable;
+  };
+  /** Abuse limits; 0 turns a number off. `allowedModels` empty: any model (ALLOWED_MODELS=*). */
+  abuse: {
+    allowedModels: string[];
+    maxStyleLength: number;
+    rateMessages: number;
+    rateWindowMs: number;
+    maxQueued: number;
+  };
+  /** Images and PDFs posted in threads: what the bot keeps for the model (see README, "Images and files"). */
+  attachments: {
+    imageMaxBytes: number;
+    fileMaxBytes: number;
+    /** Images and files read from one message; 0 reads none. */
+    perMessage: number;
+    /** Bytes of images and files one thread may hold in all. */
+    threadMaxBytes: number;
+    /** `detail` of images sent to alternatives, which pay for them once each. */
+    forkImageDetail: 'low' | 'high' | 'auto';
+  };
 }
 
 /** A configuration problem: one line per bad variable, never the value itself (it may be a secret). */
@@ -151,6 +272,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     storeUrl: e.STORE_URL,
     lockTtlMs: e.LOCK_TTL_MS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,
+    attachmentTimeoutMs: e.ATTACHMENT_TIMEOUT_SECONDS * 1000,
     shardCount: e.SHARD_COUNT,
     alternatives: {
       defaultCount: e.ALTERNATIVES_DEFAULT,
@@ -164,6 +286,35 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     exportSalt: e.EXPORT_SALT,
     logLevel: e.LOG_LEVEL,
     metrics: e.METRICS_PORT === undefined ? undefined : { port: e.METRICS_PORT, host: e.METRICS_HOST },
+    budgets: {
+      userDaily: e.BUDGET_USER_DAILY_TOKENS,
+      userMonthly: e.BUDGET_USER_MONTHLY_TOKENS,
+      serverDaily: e.BUDGET_SERVER_DAILY_TOKENS,
+      serverMonthly: e.BUDGET_SERVER_MONTHLY_TOKENS,
+      exemptModerators: e.BUDGET_EXEMPT_MODERATORS,
+      reserveOutputTokens: e.BUDGET_RESERVE_OUTPUT_TOKENS,
+      prices: new Map<string, Price>([
+        ...DEFAULT_PRICES,
+        ...Object.entries(e.PRICES ?? {}).map(
+          ([model, p]) =>
+            [model, { input: p.input, cachedInput: p.cachedInput ?? p.input, output: p.output }] as const,
+        ),
+      ]),
+    },
+    abuse: {
+      allowedModels: e.ALLOWED_MODELS?.includes('*') ? [] : (e.ALLOWED_MODELS ?? [e.OPENAI_MODEL]),
+      maxStyleLength: e.STYLE_MAX_LENGTH,
+      rateMessages: e.RATE_LIMIT_MESSAGES,
+      rateWindowMs: e.RATE_LIMIT_SECONDS * 1000,
+      maxQueued: e.MAX_QUEUED_MESSAGES,
+    },
+    attachments: {
+      imageMaxBytes: e.IMAGE_MAX_BYTES,
+      fileMaxBytes: e.FILE_MAX_BYTES,
+      perMessage: e.ATTACHMENTS_PER_MESSAGE,
+      threadMaxBytes: e.THREAD_ATTACHMENT_BYTES,
+      forkImageDetail: e.FORK_IMAGE_DETAIL,
+    },
   };
 }
 

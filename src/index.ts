@@ -1,10 +1,10 @@
 import { startBot } from './app.ts';
-import { loadConfigOrExit } from './config.ts';
+import { loadConfigOrExit, storeUrlSecrets } from './config.ts';
 import { createLogger } from './logger.ts';
 
 const config = loadConfigOrExit();
 
-const logger = createLogger(config.logLevel);
+const logger = createLogger(config.logLevel, storeUrlSecrets(config.storeUrl));
 try {
   const bot = await startBot(config, logger);
   logger.info('threadfork is running');

@@ -9,15 +9,25 @@ import { ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { REST, type RESTGetAPIGatewayBotResult, Routes, type Shard, ShardingManager } from 'discord.js';
-import { loadConfigOrExit } from './config.ts';
-import { createLogger } from './logger.ts';
+import { loadConfigOrExit, storeUrlSecrets } from './config.ts';
+import { createLogger, createScrubber } from './logger.ts';
 import type { OpsServer } from './ops/ops-server.ts';
 import { serveManagerOps, shardMetricsPort } from './ops/shards.ts';
 
 const SHARD_FILE = resolve(import.meta.dirname, 'index.ts');
-/** How long a shard may take from spawn to its client being ready. */
-const SHARD_READY_TIMEOUT_MS = 60_000;
+/**
+ * A shard that exits is started again after a back-off: this long after its first exit, doubling with each exit in a
+ * row up to SHARD_RESPAWN_MAX_MS. discord.js's own respawn starts it again at once, and a shard that dies on every
+ * start (a store down, a refused token) would log in again and again: Discord resets a token after 1,000 a day.
+ */
+const SHARD_RESPAWN_FIRST_MS = 1000;
+const SHARD_RESPAWN_MAX_MS = 5 * 60_000;
+/** A shard that stayed ready this long had recovered: its next exit starts the back-off afresh. */
+const SHARD_STABLE_MS = 2 * 60_000;
+/** Discord lets a bot identify one shard per 5 s (max_concurrency 1): shards are started this far apart. */
+const SHARD_SPAWN_SPACING_MS = 5500;
 /** How long a shard may take to stop cleanly before it is killed. */
 const SHARD_STOP_TIMEOUT_MS = 15_000;
 
@@ -29,7 +39,9 @@ if (!/^rediss?:\/\//.test(config.storeUrl)) {
   process.exit(78);
 }
 
-const logger = createLogger(config.logLevel).child({ shard: 'manager' });
+const logger = createLogger(config.logLevel, storeUrlSecrets(config.storeUrl)).child({ shard: 'manager' });
+// The shards scrub their own log lines; what else they print (a crash's stack on stderr) is scrubbed on the way.
+const scrub = createScrubber(storeUrlSecrets(config.storeUrl));
 
 /**
  * The shard count Discord recommends. discord.js's own fetchRecommendedShardCount (what totalShards: 'auto' uses)
@@ -47,8 +59,9 @@ async function recommendedShardCount(): Promise<number> {
 function relay(shardId: number, from: Readable | null, to: Writable): void {
   if (!from) return;
   createInterface({ input: from, crlfDelay: Number.POSITIVE_INFINITY }).on('line', (line) => {
+    const clean = scrub(line);
     to.write(
-      /^\{\s*"/.test(line) ? `{"shard":${shardId},${line.slice(1)}\n` : `[shard ${shardId}] ${line}\n`,
+      /^\{\s*"/.test(clean) ? `{"shard":${shardId},${clean.slice(1)}\n` : `[shard ${shardId}] ${clean}\n`,
     );
   });
 }
@@ -78,9 +91,11 @@ const manager = new ShardingManager(SHARD_FILE, {
   totalShards,
   token: config.discord.token,
   mode: 'process',
-  respawn: true,
+  // Exited shards are started again here, with a back-off (see SHARD_RESPAWN_FIRST_MS).
+  respawn: false,
   silent: true,
 });
+const respawnTimers = new Set<ReturnType<typeof setTimeout>>();
 let opsServer: OpsServer | undefined;
 if (config.metrics) {
   if (shardMetricsPort(config.metrics.port, totalShards - 1) > 65_535) {
@@ -106,10 +121,31 @@ manager.on('shardCreate', (shard) => {
     relay(shard.id, child.stderr, process.stderr);
     logger.info({ shardId: shard.id, pid: child.pid }, 'shard started');
   });
-  shard.on('ready', () => logger.info({ shardId: shard.id }, 'shard ready'));
+  let readyAt: number | undefined;
+  let exitsInRow = 0;
+  shard.on('ready', () => {
+    readyAt = Date.now();
+    logger.info({ shardId: shard.id }, 'shard ready');
+  });
   shard.on('death', (child) => {
+    if (stopping) return;
     const exitCode = child instanceof ChildProcess ? child.exitCode : undefined;
-    if (!stopping) logger.warn({ shardId: shard.id, exitCode, respawn: manager.respawn }, 'shard exited');
+    if (readyAt !== undefined && Date.now() - readyAt >= SHARD_STABLE_MS) exitsInRow = 0;
+    readyAt = undefined;
+    exitsInRow += 1;
+    const retryInMs = Math.min(SHARD_RESPAWN_FIRST_MS * 2 ** (exitsInRow - 1), SHARD_RESPAWN_MAX_MS);
+    logger.warn(
+      { shardId: shard.id, exitCode, exitsInRow, retryInMs },
+      'shard exited; starting it again later',
+    );
+    const timer = setTimeout(() => {
+      respawnTimers.delete(timer);
+      if (stopping) return;
+      shard
+        .spawn(-1)
+        .catch((error: unknown) => logger.error({ err: error, shardId: shard.id }, 'shard failed'));
+    }, retryInMs);
+    respawnTimers.add(timer);
   });
   shard.on('error', (error) => logger.error({ err: error, shardId: shard.id }, 'shard failed'));
 });
@@ -118,7 +154,7 @@ let stopping: Promise<unknown> | undefined;
 async function stop(signal: string, exitCode: number): Promise<never> {
   if (!stopping) {
     logger.info({ signal }, 'stopping all shards');
-    manager.respawn = false;
+    for (const timer of respawnTimers) clearTimeout(timer);
     stopping = Promise.all(manager.shards.map(stopShard));
   }
   await stopping;
@@ -128,10 +164,21 @@ async function stop(signal: string, exitCode: number): Promise<never> {
 process.once('SIGINT', () => void stop('SIGINT', 0));
 process.once('SIGTERM', () => void stop('SIGTERM', 0));
 
+/** Starts a shard and waits until it is ready, however many exits and back-offs that takes. */
+async function startShard(shard: Shard): Promise<void> {
+  const ready = new Promise<void>((done) => shard.once('ready', () => done()));
+  // No timeout: a shard waits for its store before logging in (src/app.ts), and an exit is retried above.
+  await shard.spawn(-1);
+  await ready;
+}
+
 logger.info({ totalShards, source: config.shardCount ? 'SHARD_COUNT' : 'Discord' }, 'starting shards');
 try {
-  await manager.spawn({ timeout: SHARD_READY_TIMEOUT_MS });
-  logger.info({ totalShards }, 'all shards are running');
+  for (let id = 0; id < totalShards && !stopping; id += 1) {
+    if (id > 0) await sleep(SHARD_SPAWN_SPACING_MS);
+    await startShard(manager.createShard(id));
+  }
+  if (!stopping) logger.info({ totalShards }, 'all shards are running');
 } catch (error) {
   logger.fatal({ err: error }, 'a shard could not start');
   await stop('startup failure', 1);

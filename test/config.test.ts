@@ -2,7 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig, readEnv } from '../src/config.ts';
+import { ConfigError, parseConfig, readEnv, storeUrlSecrets } from '../src/config.ts';
+import { createScrubber } from '../src/logger.ts';
 
 const valid = { DISCORD_TOKEN: 'discord-secret-token', OPENAI_API_KEY: 'sk-secret-key' };
 
@@ -101,5 +102,32 @@ describe('configuration', () => {
       'METRICS_HOST must be a host name or IP address (127.0.0.1 for this machine only, 0.0.0.0 for every interface)',
     ]);
     expect(problemsOf({ ...valid, METRICS_PORT: 'nine' })).toEqual(['METRICS_PORT must be a whole number']);
+  });
+});
+
+describe('STORE_URL secrets', () => {
+  it.each(['redis://:hunter2#sesame@127.0.0.1:6379', 'redis://:bad%zzpassword@127.0.0.1:6379'])(
+    'refuses %s with a hint, never repeating it',
+    (url) => {
+      const problems = problemsOf({ ...valid, STORE_URL: url });
+      expect(problems).toEqual([expect.stringMatching(/^STORE_URL is not a valid URL: .* %40 %23/)]);
+      expect(problems.join('\n')).not.toMatch(/hunter2|sesame|zzpassword/);
+    },
+  );
+
+  it('takes a password with an @ or an encoded #', () => {
+    expect(parseConfig({ ...valid, STORE_URL: 'redis://:open@sesame%2342@127.0.0.1:6379' }).storeUrl).toBe(
+      'redis://:open@sesame%2342@127.0.0.1:6379',
+    );
+  });
+
+  it('scrubs the password, as written and decoded, and the whole URL from a log line', () => {
+    const url = 'redis://user:open@sesame%2342@127.0.0.1:6379';
+    const scrub = createScrubber(storeUrlSecrets(url));
+    const line = JSON.stringify({ err: { input: url, message: 'auth open@sesame#42 failed' } });
+    const clean = scrub(line);
+    expect(clean).not.toMatch(/sesame/);
+    expect(clean).toContain('[secret]');
+    expect(storeUrlSecrets('sqlite://data/threadfork.sqlite')).toEqual([]);
   });
 });

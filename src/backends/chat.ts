@@ -1,5 +1,6 @@
 import OpenAI from 'openai';
 import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
+import { hasAttachments, withoutAttachments } from '../core/attachments.ts';
 import { UpstreamError } from '../core/errors.ts';
 import type { Item } from '../core/model.ts';
 import type {
@@ -12,6 +13,7 @@ import type {
 } from '../core/ports.ts';
 import { readTail } from './history.ts';
 import { isContextTooLong, toUpstreamError } from './openai-errors.ts';
+import { type Attached, type AttachmentOptions, attach, chatContent } from './parts.ts';
 
 /** Prompt budget when none is configured: small enough for the usual local model servers. */
 export const DEFAULT_CHAT_CONTEXT_TOKENS = 8192;
@@ -26,6 +28,15 @@ const MESSAGE_OVERHEAD_TOKENS = 4;
  */
 export function estimateTokens(text: string): number {
   return Math.ceil(text.length / 4) + MESSAGE_OVERHEAD_TOKENS;
+}
+
+/** What an image costs in the estimate: OpenAI bills a 1024x1024 image at `auto` detail about 765 tokens. */
+const IMAGE_TOKENS = 800;
+
+/** The estimate of one item: its text and its images. */
+function itemTokens(item: Item): number {
+  const images = item.parts?.filter((part) => part.kind === 'image').length ?? 0;
+  return estimateTokens(item.text) + images * IMAGE_TOKENS;
 }
 
 /** Splits a history into turns: each starts at a user item that follows an assistant item (or at the start). */
@@ -69,29 +80,39 @@ function chatRequest(
   input: readonly Item[],
   instructions: string | undefined,
   contextTokens: number,
+  attached?: Attached,
 ): ChatRequest {
   const turns = turnsOf(history);
   const kept = input.length > 0 ? [...input] : (turns.pop() ?? []);
   const fixed =
-    (instructions ? estimateTokens(instructions) : 0) +
-    kept.reduce((sum, item) => sum + estimateTokens(item.text), 0);
+    (instructions ? estimateTokens(instructions) : 0) + kept.reduce((sum, item) => sum + itemTokens(item), 0);
   let budget = contextTokens - fixed;
   let first = turns.length;
   for (; first > 0; first--) {
-    const cost = turns[first - 1]!.reduce((sum, item) => sum + estimateTokens(item.text), 0);
+    const cost = turns[first - 1]!.reduce((sum, item) => sum + itemTokens(item), 0);
     if (cost > budget) break;
     budget -= cost;
   }
   const earlier = turns.slice(first).flat();
-  const total = earlier.reduce((sum, item) => sum + estimateTokens(item.text), fixed);
+  const total = earlier.reduce((sum, item) => sum + itemTokens(item), fixed);
   return {
     messages: [
       ...(instructions ? [{ role: 'system' as const, content: instructions }] : []),
-      ...[...earlier, ...kept].map((item) => ({ role: item.role, content: item.text })),
+      ...[...earlier, ...kept].map(
+        (item): ChatCompletionMessageParam =>
+          item.role === 'user'
+            ? { role: 'user', content: chatContent(item, attached) }
+            : { role: 'assistant', content: item.text },
+      ),
     ],
     fixedShare: total > 0 ? fixed / total : 1,
     earlierTurns: turns.length - first,
   };
+}
+
+/** True for the core's error for a model that takes no images or files. */
+function refusedAttachments(error: unknown): boolean {
+  return error instanceof UpstreamError && error.failure === 'attachments_unsupported';
 }
 
 /**
@@ -232,7 +253,10 @@ function splitUsage(outcome: StreamOutcome): Usage[] {
  * requests of at most that many, at once; one that refuses `n > 1`, or ignores it and answers one choice, gets
  * parallel single requests. Either is remembered for that model.
  */
-export function createChatBackend(client: OpenAI, options: { contextTokens: number }): ModelBackend {
+export function createChatBackend(
+  client: OpenAI,
+  options: { contextTokens: number; attachments?: AttachmentOptions },
+): ModelBackend {
   /** The most choices a model's server answers in one request, learnt from a refusal or an ignored `n`. */
   const choiceLimits = new Map<string, number>();
 
@@ -408,14 +432,24 @@ export function createChatBackend(client: OpenAI, options: { contextTokens: numb
     kind: 'chat',
 
     async runTurn({ history, input, options: generation, signal, onDelta }) {
-      const request = chatRequest(
-        await recent(history),
-        input,
-        generation.instructions,
-        options.contextTokens,
-      );
-      const result = await single(request, generation, { signal, onDelta });
-      return { ...result, provider: undefined };
+      const past = await recent(history);
+      const attached = await attach([...past, ...input], options.attachments, 'auto');
+      const request = chatRequest(past, input, generation.instructions, options.contextTokens, attached);
+      try {
+        const result = await single(request, generation, { signal, onDelta });
+        return { ...result, provider: undefined };
+      } catch (error) {
+        // A server without vision: answer the text alone (a refusal comes before any text was streamed).
+        if (!refusedAttachments(error) || !hasAttachments([...past, ...input])) throw error;
+        const textOnly = chatRequest(
+          withoutAttachments(past),
+          withoutAttachments(input),
+          generation.instructions,
+          options.contextTokens,
+        );
+        const result = await single(textOnly, generation, { signal, onDelta });
+        return { ...result, attachmentsDropped: true, provider: undefined };
+      }
     },
 
     async generateAlternatives({ history, input, variants }) {
@@ -426,16 +460,51 @@ export function createChatBackend(client: OpenAI, options: { contextTokens: numb
       }
       const settled: PromiseSettledResult<Generated>[] = new Array(variants.length);
       const recentHistory = await recent(history);
+      const attached = await attach(
+        [...recentHistory, ...input],
+        options.attachments,
+        options.attachments?.forkImageDetail ?? 'low',
+      );
       await Promise.all(
         [...groups.values()].map(async (indices) => {
           const generation = variants[indices[0]!]!.options;
-          const request = chatRequest(recentHistory, input, generation.instructions, options.contextTokens);
+          const request = chatRequest(
+            recentHistory,
+            input,
+            generation.instructions,
+            options.contextTokens,
+            attached,
+          );
           const out = await group(
             request,
             generation,
             indices.map((i) => variants[i]!),
           );
           for (const [j, i] of indices.entries()) settled[i] = out[j]!;
+          // A server without vision: the refused alternatives answer the text alone.
+          const refused = indices.filter((_, j) => {
+            const result = out[j]!;
+            return result.status === 'rejected' && refusedAttachments(result.reason);
+          });
+          if (refused.length === 0 || !hasAttachments([...recentHistory, ...input])) return;
+          const textOnly = chatRequest(
+            withoutAttachments(recentHistory),
+            withoutAttachments(input),
+            generation.instructions,
+            options.contextTokens,
+          );
+          const again = await group(
+            textOnly,
+            generation,
+            refused.map((i) => variants[i]!),
+          );
+          for (const [j, i] of refused.entries()) {
+            const result = again[j]!;
+            settled[i] =
+              result.status === 'fulfilled'
+                ? { status: 'fulfilled', value: { ...result.value, attachmentsDropped: true } }
+                : result;
+          }
         }),
       );
       return settled;

@@ -1,15 +1,38 @@
 import OpenAI from 'openai';
 import type { ResponseInputItem } from 'openai/resources/responses/responses';
+import { hasAttachments, withoutAttachments } from '../core/attachments.ts';
 import type { Item, ProviderState } from '../core/model.ts';
 import type { Generated, GenerationOptions, ModelBackend } from '../core/ports.ts';
-import { retryWhileLocked, toUpstreamError } from './openai-errors.ts';
+import { isAttachmentRefusal, retryWhileLocked, toUpstreamError } from './openai-errors.ts';
+import { type Attached, type AttachmentOptions, attach, responsesContent } from './parts.ts';
 import { streamResponse } from './response-stream.ts';
 
 /** The Conversations API takes at most this many items per call. */
 export const ITEMS_PER_CALL = 20;
 
-export function toInputItems(items: readonly Item[]): ResponseInputItem[] {
-  return items.map((item) => ({ type: 'message', role: item.role, content: item.text }));
+/** Items as input items; `attached` holds their images' and files' bytes (without it, text alone is sent). */
+export function toInputItems(items: readonly Item[], attached?: Attached): ResponseInputItem[] {
+  return items.map((item) => ({
+    type: 'message',
+    role: item.role,
+    content: responsesContent(item, attached),
+  }));
+}
+
+/**
+ * Runs `send` with the items as they are, and when the model refuses their images or files, once more without them
+ * (the text is still answered; the result says the attachments were dropped).
+ */
+export async function withAttachmentFallback(
+  items: readonly Item[],
+  send: (items: readonly Item[]) => Promise<Generated>,
+): Promise<Generated> {
+  try {
+    return await send(items);
+  } catch (error) {
+    if (!hasAttachments(items) || !isAttachmentRefusal(error)) throw error;
+    return { ...(await send(withoutAttachments(items))), attachmentsDropped: true };
+  }
 }
 
 function chunks<T>(list: readonly T[], size: number): T[][] {
@@ -23,16 +46,26 @@ function chunks<T>(list: readonly T[], size: number): T[][] {
  * from the bot's own record of the history (plain input, nothing stored), so a fork neither locks nor copies the
  * parent conversation; the winner then extends the parent's conversation (see `transfer`).
  */
-export function createConversationsBackend(client: OpenAI): ModelBackend {
+export function createConversationsBackend(client: OpenAI, attachments?: AttachmentOptions): ModelBackend {
+  /** Items with their attachments' bytes, for a turn (`auto` detail) or an alternative (the fork's detail). */
+  async function inputOf(items: readonly Item[], detail: 'turn' | 'fork'): Promise<ResponseInputItem[]> {
+    const attached = await attach(
+      items,
+      attachments,
+      detail === 'fork' ? (attachments?.forkImageDetail ?? 'low') : 'auto',
+    );
+    return toInputItems(items, attached);
+  }
+
   async function createConversation(history: readonly Item[]): Promise<string> {
-    const [first = [], ...rest] = chunks(toInputItems(history), ITEMS_PER_CALL);
+    const [first = [], ...rest] = chunks(await inputOf(history, 'turn'), ITEMS_PER_CALL);
     const conversation = await client.conversations.create({ items: first, metadata: { app: 'threadfork' } });
     for (const batch of rest) await client.conversations.items.create(conversation.id, { items: batch });
     return conversation.id;
   }
 
   async function appendToConversation(conversationId: string, items: readonly Item[]): Promise<void> {
-    for (const batch of chunks(toInputItems(items), ITEMS_PER_CALL)) {
+    for (const batch of chunks(await inputOf(items, 'turn'), ITEMS_PER_CALL)) {
       await client.conversations.items.create(conversationId, { items: batch });
     }
   }
@@ -54,27 +87,38 @@ export function createConversationsBackend(client: OpenAI): ModelBackend {
         // them: a process that lost its lock while its request streamed, whose reply the provider appends when it
         // ends, after any cleanup done here. So a resumed turn answers in a new conversation made from the bot's
         // own record; the core releases the old one once this turn is committed.
-        const conversationId =
+        let conversationId =
           provider?.conversationId && !resumed
             ? provider.conversationId
             : await createConversation(await history.read());
-        const result = await streamResponse(
-          () =>
-            retryWhileLocked(
-              () =>
-                client.responses.create(
-                  {
-                    ...request(options),
-                    conversation: conversationId,
-                    input: toInputItems(input),
-                    stream: true,
-                  },
-                  { signal },
-                ),
-              { signal },
-            ),
-          { signal, onDelta },
-        );
+        const send = (items: readonly Item[]) =>
+          streamResponse(
+            async () => {
+              const body = await inputOf(items, 'turn');
+              return retryWhileLocked(
+                () =>
+                  client.responses.create(
+                    { ...request(options), conversation: conversationId, input: body, stream: true },
+                    { signal },
+                  ),
+                { signal },
+              );
+            },
+            { signal, onDelta },
+          );
+        let result: Generated;
+        try {
+          result = await send(input);
+        } catch (error) {
+          // The model takes no images or files (a refusal comes before any text). When the conversation holds some
+          // (the thread's model was changed since), the text alone goes to a new conversation made from the bot's
+          // record without them, and the core releases the old one; else the input goes again without them.
+          if (!isAttachmentRefusal(error)) throw error;
+          const past = await history.read();
+          if (!hasAttachments([...past, ...input])) throw error;
+          if (hasAttachments(past)) conversationId = await createConversation(withoutAttachments(past));
+          result = { ...(await send(withoutAttachments(input))), attachmentsDropped: true };
+        }
         // A stopped reply never reached the conversation; add the part people saw so both records agree.
         if (result.stopped && result.text) {
           await appendToConversation(conversationId, [
@@ -88,17 +132,25 @@ export function createConversationsBackend(client: OpenAI): ModelBackend {
     },
 
     async generateAlternatives({ history, input, variants }) {
-      const items = toInputItems([...(await history.read()), ...input]);
+      const all = [...(await history.read()), ...input];
+      const withAll = await inputOf(all, 'fork');
       return Promise.allSettled(
         variants.map(async (variant): Promise<Generated> => {
           try {
-            return await streamResponse(
-              () =>
-                client.responses.create(
-                  { ...request(variant.options), input: items, store: false, stream: true },
-                  { signal: variant.signal },
-                ),
-              { signal: variant.signal, onDelta: variant.onDelta },
+            return await withAttachmentFallback(all, async (items) =>
+              streamResponse(
+                async () =>
+                  client.responses.create(
+                    {
+                      ...request(variant.options),
+                      input: items === all ? withAll : await inputOf(items, 'fork'),
+                      store: false,
+                      stream: true,
+                    },
+                    { signal: variant.signal },
+                  ),
+                { signal: variant.signal, onDelta: variant.onDelta },
+              ),
             );
           } catch (error) {
             throw toUpstreamError(error, variant.options.model);

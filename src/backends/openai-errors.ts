@@ -26,6 +26,19 @@ export function isContextTooLong(error: unknown): boolean {
 }
 
 /**
+ * True when the model refused images or files as such: OpenAI's 400 for a model without vision ("Invalid content
+ * type. image_url is only supported by certain models.", param `...content...type`), llama.cpp started without a
+ * multimodal projector ("image input is not supported"), and the like from other servers.
+ */
+export function isAttachmentRefusal(error: unknown): boolean {
+  // llama.cpp answers 500 for it; OpenAI and the others 400.
+  if (!(error instanceof OpenAI.APIError) || (error.status !== 400 && error.status !== 500)) return false;
+  return /image_url is only supported|image input is not supported|does not support (image|vision|file)|input_image|input_file.*not supported|multimodal/i.test(
+    error.message,
+  );
+}
+
+/**
  * Turns an SDK error into the core's UpstreamError, with the sentence the thread sees. The SDK has already retried
  * 429, 5xx and connection errors with backoff (honouring retry-after) by the time this runs.
  */
@@ -52,6 +65,13 @@ export function toUpstreamError(error: unknown, model: string): UpstreamError {
         retryable: false,
         cause: error,
       },
+    );
+  }
+  if (isAttachmentRefusal(error)) {
+    return new UpstreamError(
+      'attachments_unsupported',
+      `The model \`${model}\` cannot read images or files.`,
+      { retryable: false, cause: error },
     );
   }
   if (isContextTooLong(error)) {

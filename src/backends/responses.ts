@@ -1,9 +1,11 @@
 import OpenAI from 'openai';
+import { hasAttachments, withoutAttachments } from '../core/attachments.ts';
 import type { Item } from '../core/model.ts';
 import type { Generated, GenerationOptions, HistoryView, ModelBackend } from '../core/ports.ts';
 import { toInputItems } from './conversations.ts';
 import { readTail } from './history.ts';
-import { toUpstreamError } from './openai-errors.ts';
+import { isAttachmentRefusal, toUpstreamError } from './openai-errors.ts';
+import { type AttachmentOptions, attach, type ImageDetail } from './parts.ts';
 import { streamResponse } from './response-stream.ts';
 
 /**
@@ -40,24 +42,25 @@ function isMissingPreviousResponse(error: unknown): boolean {
  * Instructions are not inherited through `previous_response_id`, so the current ones are passed on every request
  * (a change of /settings takes effect on the next turn; no instructions means none, not the old ones).
  */
-export function createResponsesBackend(client: OpenAI): ModelBackend {
+export function createResponsesBackend(client: OpenAI, attachments?: AttachmentOptions): ModelBackend {
   async function generate(
     history: HistoryView,
     input: readonly Item[],
     options: GenerationOptions,
     signal: AbortSignal,
     onDelta: (text: string) => void,
+    detail: ImageDetail,
   ): Promise<Generated> {
     const open = (previousResponseId: string | undefined, items: readonly Item[]) =>
       streamResponse(
-        () =>
+        async () =>
           client.responses.create(
             {
               model: options.model,
               ...(options.instructions ? { instructions: options.instructions } : {}),
               ...(options.temperature !== undefined ? { temperature: options.temperature } : {}),
               ...(previousResponseId ? { previous_response_id: previousResponseId } : {}),
-              input: toInputItems(items),
+              input: toInputItems(items, await attach(items, attachments, detail)),
               store: true,
               stream: true,
             },
@@ -72,6 +75,13 @@ export function createResponsesBackend(client: OpenAI): ModelBackend {
       try {
         return await open(previousResponseId, items);
       } catch (error) {
+        // The model takes no images or files (the input's, or the chain's: the model was changed since): answer the
+        // text alone, from the bot's own record without them. Nothing was streamed yet.
+        if (isAttachmentRefusal(error)) {
+          const all = [...(await history.read()), ...input];
+          if (!hasAttachments(all)) throw error;
+          return { ...(await open(undefined, withoutAttachments(all))), attachmentsDropped: true };
+        }
         // The chain is gone at the provider: start a new one from the bot's own record (nothing was streamed yet).
         if (!previousResponseId || !isMissingPreviousResponse(error)) throw error;
         return await open(undefined, [...(await history.read()), ...input]);
@@ -85,13 +95,22 @@ export function createResponsesBackend(client: OpenAI): ModelBackend {
     kind: 'responses',
 
     async runTurn({ history, input, options, signal, onDelta }) {
-      const result = await generate(history, input, options, signal, onDelta);
+      const result = await generate(history, input, options, signal, onDelta, 'auto');
       return { ...result, provider: undefined };
     },
 
     generateAlternatives({ history, input, variants }) {
       return Promise.allSettled(
-        variants.map((variant) => generate(history, input, variant.options, variant.signal, variant.onDelta)),
+        variants.map((variant) =>
+          generate(
+            history,
+            input,
+            variant.options,
+            variant.signal,
+            variant.onDelta,
+            attachments?.forkImageDetail ?? 'low',
+          ),
+        ),
       );
     },
 

@@ -65,7 +65,13 @@ export const alternatives = {
       isModerator: ctx.isModerator(interaction),
     };
     // Refuse bad input before anything shows in the thread.
-    const wanted = await ctx.threads.checkAlternatives({ ...who, count });
+    const wanted = await ctx.threads.checkAlternatives({
+      ...who,
+      count,
+      styles,
+      models,
+      withPrompt: prompt !== undefined,
+    });
     if (models.filter(Boolean).length > wanted || styles.filter(Boolean).length > wanted) {
       throw new BadInputError(`You gave more styles or models than the ${wanted} alternatives asked for.`);
     }

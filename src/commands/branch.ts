@@ -11,7 +11,15 @@ import { BadInputError, NotAllowedError } from '../core/errors.ts';
 import { branchTreeSvg, svgToPng } from '../discord/charts.ts';
 import type { Command } from '../discord/context.ts';
 import { customId } from '../discord/custom-ids.ts';
-import { button, buttonRow, NO_PINGS, truncate } from '../discord/render.ts';
+import {
+  button,
+  buttonRow,
+  DISCORD_LIMITS,
+  fitEmbed,
+  fitText,
+  NO_PINGS,
+  truncate,
+} from '../discord/render.ts';
 import { actionSummary, branchLabel, idList } from '../discord/wording.ts';
 
 const data = {
@@ -107,7 +115,7 @@ export const branch = {
         flags: MessageFlags.Ephemeral,
         embeds: [
           {
-            ...renderBranchList(branches, interaction.options.getInteger('page') ?? 1),
+            ...fitEmbed(renderBranchList(branches, interaction.options.getInteger('page') ?? 1)),
             image: { url: 'attachment://branches.png' },
           },
         ],
@@ -121,7 +129,9 @@ export const branch = {
       if (doomed.length === 0) throw new BadInputError('There are no inactive branches to prune.');
       await interaction.reply({
         flags: MessageFlags.Ephemeral,
-        content: `Delete ${doomed.length} inactive branch${doomed.length === 1 ? '' : 'es'} (${idList(doomed.map((b) => b.id))}) and their conversations? This cannot be undone.`,
+        content: fitText(
+          `Delete ${doomed.length} inactive branch${doomed.length === 1 ? '' : 'es'} (${idList(doomed.map((b) => b.id))}) and their conversations? This cannot be undone.`,
+        ),
         components: [
           buttonRow(button(customId({ kind: 'prune', threadId }), 'Delete them', ButtonStyle.Danger)),
         ],
@@ -136,7 +146,7 @@ export const branch = {
         : { action: 'reset', to: interaction.options.getString('to')?.trim() || undefined },
       by,
     );
-    await interaction.editReply(`Done: ${actionSummary(action)}.`);
+    await interaction.editReply(fitText(`Done: ${actionSummary(action)}.`));
   },
   async autocomplete(interaction, ctx) {
     const typed = interaction.options.getFocused().toLowerCase();
@@ -146,7 +156,10 @@ export const branch = {
         ? [{ name: 'root — start afresh', value: 'root' }]
         : []),
       ...branches.map((b) => ({
-        name: truncate(`${b.id} — ${branchLabel(b)}${b.active ? ' (active)' : ''}`, 100),
+        name: truncate(
+          `${b.id} — ${branchLabel(b)}${b.active ? ' (active)' : ''}`,
+          DISCORD_LIMITS.choiceName,
+        ),
         value: b.id,
       })),
     ];

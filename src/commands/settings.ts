@@ -6,6 +6,7 @@ import {
 import type { ThreadSettings } from '../core/model.ts';
 import type { SettingsPatch } from '../core/settings.ts';
 import type { Command } from '../discord/context.ts';
+import { fitEmbed, fitText, truncate } from '../discord/render.ts';
 
 const data = {
   name: 'settings',
@@ -69,10 +70,19 @@ const data = {
   ],
 } as const satisfies RESTPostAPIChatInputApplicationCommandsJSONBody;
 
+/** Instructions are shown up to this length (the embed's description holds 4096 characters in all). */
+const INSTRUCTIONS_SHOWN = 3000;
+
+function describeInstructions(instructions: string | undefined): string {
+  if (!instructions) return '(none)';
+  if (instructions.length <= INSTRUCTIONS_SHOWN) return instructions;
+  return `${fitText(instructions, INSTRUCTIONS_SHOWN)}\n-# (${instructions.length} characters; the model gets them all)`;
+}
+
 export function describeSettings(settings: ThreadSettings): string {
   return [
-    `**Model:** ${settings.model}`,
-    `**Instructions:** ${settings.instructions ? settings.instructions : '(none)'}`,
+    `**Model:** ${truncate(settings.model, 100)}`,
+    `**Instructions:** ${describeInstructions(settings.instructions)}`,
     `**Alternatives:** ${settings.alternativesEnabled ? `on, ${settings.alternativesCount} by default` : 'off'}`,
     `**Automatic alternatives:** ${settings.autoAlternatives >= 2 ? `${settings.autoAlternatives} for every message` : 'off'}`,
     `**Vote:** closes at ${settings.quorum > 0 ? `${settings.quorum} vote${settings.quorum === 1 ? '' : 's'}` : 'a majority of the people active in the last 30 minutes'} for one alternative, or after ${Math.round(settings.voteMs / 1000)} s${settings.blind ? '; blind (letters only until it closes)' : ''}`,
@@ -112,10 +122,10 @@ export const settings = {
     await interaction.reply({
       flags: MessageFlags.Ephemeral,
       embeds: [
-        {
+        fitEmbed({
           title: changing ? 'Thread settings updated' : 'Thread settings',
           description: describeSettings(current),
-        },
+        }),
       ],
     });
   },

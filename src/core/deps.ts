@@ -1,4 +1,7 @@
+import type { AbuseGuard } from './abuse.ts';
 import type { ArenaLog } from './arena-log.ts';
+import type { AttachmentStore } from './attachments.ts';
+import type { BudgetService } from './budgets.ts';
 import type { HistoryLog } from './history-log.ts';
 import type { ThreadSession, ThreadSettings } from './model.ts';
 import type { Clock, Lease, Logger, ModelBackend, ThreadPresenter } from './ports.ts';
@@ -20,6 +23,12 @@ export interface CoreDeps {
   limits: { maxAlternatives: number; cooldownMs: number };
   /** Where applied votes are recorded for the server's leaderboard; absent: they are not recorded. */
   arena?: ArenaLog;
+  /** Token budgets (src/core/spending.ts reserves and settles); absent: nothing is counted or refused. */
+  budgets?: BudgetService;
+  /** Message rate, queue bound, model allowlist, style length; absent: no such limits. */
+  abuse?: AbuseGuard;
+  /** Images and files kept for the model; absent: a prune leaves them (tests without attachments). */
+  attachments?: AttachmentStore;
   /** Closes the thread's vote when its deadline comes, if this process is still running then. */
   armDeadline(threadId: string, deadline: number): void;
 }

@@ -53,7 +53,9 @@ export type UpstreamFailure =
   | 'unavailable'
   | 'bad_request'
   | 'conversation_locked'
-  | 'timeout';
+  | 'timeout'
+  /** The model takes no images or files (no vision); the backend answers the text alone instead. */
+  | 'attachments_unsupported';
 
 /** The model provider failed after retries; `retryable` says whether trying again later can help. */
 export class UpstreamError extends BotError {

@@ -13,6 +13,7 @@ import type {
 } from './model.ts';
 import { branchOf } from './model.ts';
 import type { HistoryView, ReplyHandle, Variant } from './ports.ts';
+import { reserveFork, settle } from './spending.ts';
 import { createThinkFilter } from './strip-think.ts';
 import { failMessages, generationOptions, show, shownError } from './turn.ts';
 import { applyVoteEvent, isLive, LETTERS, quorumFor } from './votes.ts';
@@ -28,6 +29,8 @@ function shuffle<T>(items: T[]): void {
 /** What a fork is asked for: by /alternatives, or by the worker for waiting messages (automatic alternatives). */
 export interface ForkSpec {
   invokerId: string;
+  /** For BUDGET_EXEMPT_MODERATORS; absent: not a moderator. */
+  isModerator?: boolean;
   count: number;
   /** The new user turn the alternatives answer; undefined: answer the last user message again. */
   prompt: { item: Item; replyTo: string } | undefined;
@@ -138,18 +141,33 @@ export async function runFork(deps: CoreDeps, held: HeldThread, spec: ForkSpec):
     ballotMessageId: undefined,
     createdAt: now,
   };
-  const started = await held.update((s) => {
-    if (s.nextBranchNumber !== before.nextBranchNumber || s.activeBranchId !== before.activeBranchId)
-      throw new BotError(
-        'conflict',
-        'The thread changed while the alternatives were being prepared; try again.',
-      );
-    return applyVoteEvent(s, { type: 'fork_started', vote, reserved: fresh });
+  const spend = await reserveFork(deps, held, before, {
+    invokerId: spec.invokerId,
+    isModerator: spec.isModerator === true,
+    count: fresh,
+    input,
+    answers: spec.answers,
   });
+  const started = await held
+    .update((s) => {
+      if (s.nextBranchNumber !== before.nextBranchNumber || s.activeBranchId !== before.activeBranchId)
+        throw new BotError(
+          'conflict',
+          'The thread changed while the alternatives were being prepared; try again.',
+        );
+      return applyVoteEvent(s, { type: 'fork_started', vote, reserved: fresh });
+    })
+    .catch(async (error: unknown) => {
+      await settle(deps, threadId, spend, []);
+      throw error;
+    });
   // Listed while the vote lives, so any process's sweep closes it at its deadline if this one is gone by then.
   await deps.sessions.setHasWork(threadId, true);
 
   const handles: (ReplyHandle | undefined)[] = [];
+  // A fork that is cancelled moves the waiting messages it answers to the failed list (automatic alternatives): the
+  // last alternative shown then carries their Retry button, or nothing would bring them back.
+  const retryMessageId = spec.answers.at(-1)?.messageId;
   try {
     for (const alternative of planned) {
       handles.push(
@@ -165,6 +183,8 @@ export async function runFork(deps: CoreDeps, held: HeldThread, spec: ForkSpec):
         }),
       );
     }
+    // Each alternative's Stop button; a stop that is not one of these came from the shutdown.
+    const stops = planned.map((alternative) => running.start(alternative.turnId, [spec.invokerId]));
     const variants: Variant[] = planned.map((alternative, index) => {
       const visible = createThinkFilter();
       return {
@@ -173,7 +193,7 @@ export async function runFork(deps: CoreDeps, held: HeldThread, spec: ForkSpec):
           style: alternative.style,
           temperature: spec.temperature,
         }),
-        signal: AbortSignal.any([running.start(alternative.turnId, [spec.invokerId]), held.signal]),
+        signal: AbortSignal.any([stops[index]!, held.signal]),
         onDelta(delta) {
           handles[index]!.update(visible.push(delta));
         },
@@ -182,7 +202,19 @@ export async function runFork(deps: CoreDeps, held: HeldThread, spec: ForkSpec):
     const results = await backend.generateAlternatives({ history: base, input, variants }).finally(() => {
       for (const alternative of planned) running.end(alternative.turnId);
     });
+    await settle(
+      deps,
+      threadId,
+      spend,
+      results.flatMap((r, i) =>
+        r.status === 'fulfilled' ? [{ model: planned[i]!.model, usage: r.value.usage }] : [],
+      ),
+    );
     if (held.lease.signal.aborted) throw held.lease.signal.reason ?? new Error('lock lost');
+    if (results.some((r) => r.status === 'fulfilled' && r.value.attachmentsDropped))
+      await safely(deps, { threadId, what: 'say the images were not sent' }, () =>
+        presenter.notice(threadId, { kind: 'attachments_not_sent', reason: 'model_refused' }),
+      );
 
     const branches: Branch[] = [];
     const ownItems = spec.prompt ? 2 : 1;
@@ -190,13 +222,25 @@ export async function runFork(deps: CoreDeps, held: HeldThread, spec: ForkSpec):
     for (const [index, result] of results.entries()) {
       const alternative = planned[index]!;
       const handle = handles[index]!;
-      if (result.status === 'rejected') {
-        const error = shownError(result.reason, 'This alternative failed.');
+      const text = result.status === 'fulfilled' ? createThinkFilter().push(result.value.text) : '';
+      // The shutdown came before this alternative wrote anything: there is nothing to vote on, nor to keep.
+      const unwritten =
+        result.status === 'fulfilled' && result.value.stopped && !stops[index]!.aborted && !text;
+      if (result.status === 'rejected' || unwritten) {
+        const error =
+          result.status === 'rejected'
+            ? shownError(result.reason, 'This alternative failed.')
+            : new BotError('shutting_down', 'The bot restarted before this alternative was written.');
         logger.warn(
-          { err: result.reason, threadId, voteId, letter: alternative.option.letter },
+          {
+            err: result.status === 'rejected' ? result.reason : error,
+            threadId,
+            voteId,
+            letter: alternative.option.letter,
+          },
           'alternative failed',
         );
-        telemetry.error({ kind: error.code });
+        if (!unwritten) telemetry.error({ kind: error.code });
         alternative.option = {
           ...alternative.option,
           branchId: undefined,
@@ -206,7 +250,6 @@ export async function runFork(deps: CoreDeps, held: HeldThread, spec: ForkSpec):
         finishes.push({ handle, outcome: { kind: 'failed', text: '', error, retryMessageId: undefined } });
         continue;
       }
-      const text = createThinkFilter().push(result.value.text);
       const branchId = alternative.option.branchId!;
       const reply: Item = {
         id: `${voteId}-${alternative.option.letter}`,
@@ -243,28 +286,40 @@ export async function runFork(deps: CoreDeps, held: HeldThread, spec: ForkSpec):
       finishes.push({
         handle,
         outcome: result.value.stopped
-          ? { kind: 'stopped', text, by: 'shutdown' }
+          ? { kind: 'stopped', text, by: stops[index]!.aborted ? 'person' : 'shutdown' }
           : { kind: 'done', text, usage: result.value.usage, refused: result.value.refused },
       });
     }
     const finalOptions = [...options, ...planned.map((p) => p.option)];
     if (branches.length === 0) {
-      // Waiting messages that got only failures go to the failed list: the last reply gets their Retry button.
-      const retryMessageId = spec.answers.at(-1)?.messageId;
-      await cancelFork(deps, held, started, 'all_failed', spec.answers);
+      // Waiting messages that got only failures go to the failed list: the last reply gets their Retry button. Cut
+      // short by the shutdown, they stay in the inbox instead, and the next process answers them.
+      const interrupted = held.signal.aborted;
+      await cancelFork(
+        deps,
+        held,
+        started,
+        interrupted ? 'restart' : 'all_failed',
+        interrupted ? [] : spec.answers,
+      );
       await Promise.all(
         finishes.map(({ handle, outcome }, index) =>
           show(
             deps,
             threadId,
             handle,
-            outcome.kind === 'failed' && index === finishes.length - 1
+            outcome.kind === 'failed' && index === finishes.length - 1 && !interrupted
               ? { ...outcome, retryMessageId }
               : outcome,
           ),
         ),
       );
-      throw new BotError('all_failed', 'Every alternative failed; nothing changed. Try again in a moment.');
+      throw new BotError(
+        'all_failed',
+        interrupted
+          ? 'The bot restarted before the alternatives were written; ask again in a moment.'
+          : 'Every alternative failed; nothing changed. Try again in a moment.',
+      );
     }
     const opened = await held.update((s) =>
       applyVoteEvent(s, {
@@ -282,18 +337,22 @@ export async function runFork(deps: CoreDeps, held: HeldThread, spec: ForkSpec):
     return (await held.read()).vote!;
   } catch (error) {
     if (error instanceof BotError && error.code === 'all_failed') throw error;
+    await settle(deps, threadId, spend, []);
     const shown = shownError(error, 'The alternatives could not be made.');
     logger.warn({ err: error, threadId, voteId }, 'fork failed');
-    for (const handle of handles)
+    // Cancelled first, so the messages are on the failed list before their Retry button shows; a lost lock leaves
+    // them in the inbox for the next holder, with nothing to retry.
+    if (!held.lease.signal.aborted)
+      await cancelFork(deps, held, started, 'failed', spec.answers).catch(() => {});
+    const lastShown = handles.findLastIndex((handle) => handle !== undefined);
+    for (const [index, handle] of handles.entries())
       if (handle)
         await show(deps, threadId, handle, {
           kind: 'failed',
           text: '',
           error: shown,
-          retryMessageId: undefined,
+          retryMessageId: index === lastShown && !held.lease.signal.aborted ? retryMessageId : undefined,
         });
-    if (!held.lease.signal.aborted)
-      await cancelFork(deps, held, started, 'failed', spec.answers).catch(() => {});
     throw shown;
   }
 }

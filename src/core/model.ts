@@ -5,8 +5,18 @@ export type BackendKind = (typeof backendKinds)[number];
 /**
  * Version of every stored record's shape; a record of another version is migrated or refused, never misread.
  * 2: the vote lives in the thread's record, history is a chunked log, writes carry the lock's fence.
+ * 3: items and waiting messages may carry `parts` (images, files) whose bytes are `blob:` records. A version 2
+ * record is a valid version 3 one (the new fields are optional), so it is read as it is (see schema.ts).
  */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
+
+/** What an attachment is to the model. */
+export type Part =
+  | { kind: 'text'; text: string }
+  /** An image; its bytes are the blob `blobId` (the sha256 of the bytes). `detail` unset: the backend's default. */
+  | { kind: 'image'; blobId: string; mime: string; name: string; detail?: 'low' | 'high' | 'auto' }
+  /** A document (PDF) sent to the model as a file input. */
+  | { kind: 'file'; blobId: string; mime: string; name: string };
 
 /** One message of a branch's history, as the bot records it (the provider may hold more, such as reasoning). */
 export interface Item {
@@ -21,6 +31,8 @@ export interface Item {
   responseId?: string;
   /** Set when the reply was stopped before it finished (a person's Stop, or a shutdown). */
   stopped?: boolean;
+  /** Images and files sent with `text` (user items only); absent: text alone (every item before version 3). */
+  parts?: Part[];
 }
 
 /** Provider-side state of a branch; opaque to the core, owned by at most one branch at a time. */
@@ -74,6 +86,10 @@ export interface PendingMessage {
   receivedAt: number;
   /** How many times a turn for it was started; a start without an end means the process died during it. */
   attempts: number;
+  /** Its author was a moderator when it arrived (for BUDGET_EXEMPT_MODERATORS). */
+  moderator?: boolean;
+  /** Its images and files, already stored as blobs (text attachments are in `text`). */
+  parts?: Part[];
 }
 
 export type CloseReason = 'quorum' | 'close' | 'deadline' | 'moderator';
@@ -159,4 +175,46 @@ export interface LogChunk {
 export function branchOf(session: ThreadSession, branchId: string | undefined): Branch | undefined {
   if (branchId === undefined || !Object.hasOwn(session.branches, branchId)) return undefined;
   return session.branches[branchId];
+}
+
+/** A thread's record as it starts: one root branch (or the given tree), nothing waiting, no vote. */
+export function newThreadSession(fields: {
+  threadId: string;
+  guildId: string | undefined;
+  backend: BackendKind;
+  createdBy: string;
+  createdAt: number;
+  settings: ThreadSettings;
+  branches?: Branch[];
+  activeBranchId?: string;
+}): ThreadSession {
+  const root: Branch = {
+    id: 'b1',
+    parentId: undefined,
+    forkPoint: 0,
+    origin: { kind: 'start' },
+    createdBy: fields.createdBy,
+    createdAt: fields.createdAt,
+    ownItems: 0,
+    provider: undefined,
+  };
+  const branches = fields.branches ?? [root];
+  return {
+    version: SCHEMA_VERSION,
+    threadId: fields.threadId,
+    guildId: fields.guildId,
+    backend: fields.backend,
+    createdBy: fields.createdBy,
+    createdAt: fields.createdAt,
+    activeBranchId: fields.activeBranchId ?? root.id,
+    branches: Object.fromEntries(branches.map((b) => [b.id, b])),
+    nextBranchNumber: branches.length + 1,
+    settings: fields.settings,
+    inbox: [],
+    failed: [],
+    vote: undefined,
+    activity: {},
+    fence: 0,
+    forkHistory: [],
+  };
 }

@@ -1,3 +1,4 @@
+import { referencedBlobs } from './attachments.ts';
 import { prunableBranches } from './branch-tree.ts';
 import type { CoreDeps, HeldThread } from './deps.ts';
 import { safely } from './deps.ts';
@@ -14,8 +15,11 @@ export type ModeratorRequest =
 
 function requireBranch(session: ThreadSession, branchId: string): Branch {
   const branch = branchOf(session, branchId);
-  if (!branch)
-    throw new NotFoundError(`There is no branch ${branchId} in this thread; /branch list shows them.`);
+  if (!branch) {
+    // The id is what a person typed, of any length: repeat only its start.
+    const shown = branchId.length > 40 ? `${branchId.slice(0, 39)}…` : branchId;
+    throw new NotFoundError(`There is no branch ${shown} in this thread; /branch list shows them.`);
+  }
   return branch;
 }
 
@@ -129,6 +133,7 @@ export async function moderate(
           );
       await deps.log.deleteBranch(held.threadId, branch.id, branch.ownItems);
     }
+    await sweepAttachments(deps, held);
     action = { threadId: held.threadId, userId, action: 'prune', branchIds: doomed.map((b) => b.id) };
   } else {
     let result: BranchAction | undefined;
@@ -146,4 +151,15 @@ export async function moderate(
     deps.presenter.notice(held.threadId, { kind: 'branch_action', action }),
   );
   return action;
+}
+
+/** Drops the images and files that only pruned branches held (see attachments.ts); a failure only leaves them. */
+async function sweepAttachments(deps: CoreDeps, held: HeldThread): Promise<void> {
+  if (!deps.attachments) return;
+  try {
+    const session = await held.read();
+    await deps.attachments.sweep(held.threadId, await referencedBlobs(session, deps.log));
+  } catch (error) {
+    deps.logger.warn({ err: error, threadId: held.threadId }, 'could not sweep attachments');
+  }
 }

@@ -2,6 +2,7 @@
  * The small interfaces the core needs from the outside world. Adapters implement them (src/store, src/backends,
  * src/discord); tests implement them with recording fakes.
  */
+import type { BudgetExceeded } from './budgets.ts';
 import type { BotError } from './errors.ts';
 import type { BackendKind, Item, ProviderState, ThreadSession, Vote } from './model.ts';
 
@@ -66,6 +67,11 @@ export interface Generated {
   stopped: boolean;
   /** True when the model declined; `text` is its refusal. */
   refused: boolean;
+  /**
+   * True when the model refused the images or files (a model without vision, a `chat` server without it), and the
+   * backend answered the text alone on a second try.
+   */
+  attachmentsDropped?: boolean;
 }
 
 /** One alternative to generate in a fork. */
@@ -157,12 +163,27 @@ export type BranchAction = { threadId: string; userId: string } & (
 
 /** Something the thread is told that is not a reply; the Discord layer words it. */
 export type Notice =
+  | {
+      kind: 'attachments_not_sent';
+      /** The model refused them; the text of the message was answered without them. */
+      reason: 'model_refused';
+    }
   | { kind: 'branch_action'; action: BranchAction }
   | {
       kind: 'vote_cancelled';
       reason: NonNullable<Vote['cancelReason']>;
       /** The messages the vote was answering stay waiting and are answered again (automatic alternatives). */
       answeredAgain: boolean;
+    }
+  /** A message was not answered: its author is over a budget. It is in the failed list (`retry`: show Retry). */
+  | { kind: 'over_budget'; messageId: string; userId: string; exceeded: BudgetExceeded; retry: boolean }
+  /** A message was not queued: its author posts too fast, or the thread's queue is full. */
+  | {
+      kind: 'message_refused';
+      messageId: string;
+      userId: string;
+      reason: 'rate_limited' | 'queue_full';
+      retryAfterMs: number | undefined;
     };
 
 /** How the core shows things in a thread: structured events only, never Discord text. */

@@ -11,10 +11,17 @@ export class SchemaVersionError extends BotError {
   }
 }
 
+/**
+ * Versions read as the current one without a change: version 3 only added optional fields (`parts`), so a version 2
+ * thread, log chunk or message is a version 3 one with no images. The next write stores it as version 3.
+ */
+const READ_AS_CURRENT: readonly number[] = [2];
+
 export function checkVersion<T extends { version: number }>(
   what: string,
   record: T | undefined,
 ): T | undefined {
+  if (record && READ_AS_CURRENT.includes(record.version)) return { ...record, version: SCHEMA_VERSION };
   if (record && record.version !== SCHEMA_VERSION) throw new SchemaVersionError(what, record.version);
   return record;
 }

@@ -4,7 +4,14 @@ import type { CoreDeps, HeldThread } from './deps.ts';
 import { userItemIndex } from './earlier-turn.ts';
 import { BadInputError, BotError, NotAllowedError, NotFoundError, RateLimitedError } from './errors.ts';
 import { runFork } from './fork.ts';
-import { type Branch, type PendingMessage, SCHEMA_VERSION, type ThreadSession, type Vote } from './model.ts';
+import {
+  type Branch,
+  newThreadSession,
+  type Part,
+  type PendingMessage,
+  type ThreadSession,
+  type Vote,
+} from './model.ts';
 import { type ModeratorRequest, moderate } from './moderation.ts';
 import type { BranchAction, LockService, Store } from './ports.ts';
 import { createThreadWorkers, type ThreadWorkers } from './thread-worker.ts';
@@ -29,6 +36,10 @@ export interface IncomingMessage {
   authorId: string;
   authorName: string;
   text: string;
+  /** The author is a moderator (exempt from the message rate; from budgets with BUDGET_EXEMPT_MODERATORS). */
+  isModerator?: boolean;
+  /** Its images and files, already stored (AttachmentStore.admit). */
+  parts?: Part[];
 }
 
 export interface Moderator {
@@ -62,15 +73,22 @@ export interface ThreadService {
     instructions?: string | undefined;
   }): Promise<ThreadSession>;
   get(threadId: string): Promise<ThreadSession | undefined>;
-  /** Stores a message in the thread's inbox and wakes its worker; 'ignored' for threads the bot does not manage. */
-  receive(message: IncomingMessage): Promise<'queued' | 'ignored'>;
+  /**
+   * Stores a message in the thread's inbox and wakes its worker; 'ignored' for threads the bot does not manage;
+   * 'refused' when its author posts too fast or the thread's queue is full (the thread is told, at a bounded rate).
+   */
+  receive(message: IncomingMessage): Promise<'queued' | 'ignored' | 'refused'>;
   /** Queues a failed message again. */
   retry(threadId: string, messageId: string): Promise<void>;
   /** Ends a running reply early; only whoever asked for it, or a moderator, may. */
   stopReply(turnId: string, by: Moderator): void;
   /** Checks an /alternatives request before anything is shown (so bad input changes nothing); returns the count. */
   checkAlternatives(
-    request: Pick<AlternativesRequest, 'threadId' | 'userId' | 'isModerator' | 'count'>,
+    request: Pick<AlternativesRequest, 'threadId' | 'userId' | 'isModerator' | 'count'> &
+      Partial<Pick<AlternativesRequest, 'styles' | 'models'>> & {
+        /** False when the alternatives answer the last message again (its reply stands as A: one fewer to make). */
+        withPrompt?: boolean;
+      },
   ): Promise<number>;
   /** Forks the thread on its worker, generates the alternatives in parallel and opens a vote. */
   requestAlternatives(request: AlternativesRequest): Promise<Vote>;
@@ -162,6 +180,9 @@ export function createThreadService(
     userId,
     isModerator,
     count,
+    styles = [],
+    models = [],
+    withPrompt = true,
   }: Parameters<ThreadService['checkAlternatives']>[0]): Promise<number> {
     const session = await sessions.get(threadId);
     if (!session) throw new BadInputError('Use /alternatives in a thread started with /chat.');
@@ -176,6 +197,13 @@ export function createThreadService(
     if (!isModerator && limits.cooldownMs > 0) {
       const wait = ((await store.get<number>(cooldownKey(userId))) ?? 0) - clock.now();
       if (wait > 0) throw cooldownError(wait);
+    }
+    deps.abuse?.checkVariants({ models, styles, isModerator, defaultModel: session.settings.model });
+    // A first look at the budget, so a request over it shows nothing in the thread; the fork reserves for real.
+    if (deps.budgets) {
+      const each = await deps.budgets.estimate(threadId, 0);
+      const fresh = withPrompt ? wanted : wanted - 1;
+      await deps.budgets.check({ guildId: session.guildId, userId, threadId, isModerator }, each * fresh);
     }
     return wanted;
   }
@@ -212,6 +240,30 @@ export function createThreadService(
     };
   }
 
+  /** Tells the thread a message was not queued; at most once per rate window per person, so it cannot be spam. */
+  async function refuse(
+    message: IncomingMessage,
+    reason: 'rate_limited' | 'queue_full',
+    retryAfterMs: number | undefined,
+  ): Promise<'refused'> {
+    logger.info({ threadId: message.threadId, userId: message.authorId, reason }, 'message refused');
+    deps.telemetry.error({ kind: reason });
+    if (await deps.abuse?.takeNotice(message.threadId, message.authorId, reason)) {
+      await deps.presenter
+        .notice(message.threadId, {
+          kind: 'message_refused',
+          messageId: message.messageId,
+          userId: message.authorId,
+          reason,
+          retryAfterMs,
+        })
+        .catch((error: unknown) =>
+          logger.warn({ err: error, threadId: message.threadId }, 'could not tell the thread'),
+        );
+    }
+    return 'refused';
+  }
+
   /**
    * threadfork 0.1 listed open votes apart from the threads with work: migrate their threads now, so their deadlines
    * are swept like any other.
@@ -234,35 +286,14 @@ export function createThreadService(
     async startThread({ threadId, guildId, userId, instructions }) {
       const existing = await sessions.get(threadId);
       if (existing) return existing;
-      const now = clock.now();
-      const root: Branch = {
-        id: 'b1',
-        parentId: undefined,
-        forkPoint: 0,
-        origin: { kind: 'start' },
-        createdBy: userId,
-        createdAt: now,
-        ownItems: 0,
-        provider: undefined,
-      };
-      const session: ThreadSession = {
-        version: SCHEMA_VERSION,
+      const session = newThreadSession({
         threadId,
         guildId,
         backend: deps.backend.kind,
         createdBy: userId,
-        createdAt: now,
-        activeBranchId: root.id,
-        branches: { [root.id]: root },
-        nextBranchNumber: 2,
+        createdAt: clock.now(),
         settings: { ...deps.defaults, ...(instructions ? { instructions } : {}) },
-        inbox: [],
-        failed: [],
-        vote: undefined,
-        activity: {},
-        fence: 0,
-        forkHistory: [],
-      };
+      });
       await sessions.create(session);
       return (await sessions.get(threadId)) ?? session;
     },
@@ -285,16 +316,29 @@ export function createThreadService(
         text: `${message.authorName}: ${message.text}`,
         receivedAt: clock.now(),
         attempts: 0,
+        ...(message.isModerator ? { moderator: true } : {}),
+        ...(message.parts?.length ? { parts: message.parts } : {}),
       };
-      await sessions.update(message.threadId, (s) =>
-        s.inbox.some((m) => m.messageId === message.messageId)
-          ? s
-          : {
-              ...s,
-              inbox: enqueue(s.inbox, pending),
-              activity: recentActivity(s.activity, message.authorId, pending.receivedAt),
-            },
-      );
+      const waitMs = message.isModerator
+        ? undefined
+        : await deps.abuse?.takeMessage(message.threadId, message.authorId);
+      if (waitMs !== undefined) return refuse(message, 'rate_limited', waitMs);
+      const maxQueued = deps.abuse?.limits.maxQueued ?? 0;
+      let full = false;
+      await sessions.update(message.threadId, (s) => {
+        full = false;
+        if (s.inbox.some((m) => m.messageId === message.messageId)) return s;
+        if (maxQueued > 0 && s.inbox.length >= maxQueued) {
+          full = true;
+          return s;
+        }
+        return {
+          ...s,
+          inbox: enqueue(s.inbox, pending),
+          activity: recentActivity(s.activity, message.authorId, pending.receivedAt),
+        };
+      });
+      if (full) return refuse(message, 'queue_full', undefined);
       await sessions.setHasWork(message.threadId, true);
       workers.kick(message.threadId);
       return 'queued';
@@ -325,13 +369,18 @@ export function createThreadService(
     checkAlternatives,
 
     async requestAlternatives(request) {
-      const count = await checkAlternatives(request);
+      // From an earlier reply, every alternative is new (the old reply is not one of them), as with a prompt.
+      const count = await checkAlternatives({
+        ...request,
+        withPrompt: request.prompt !== undefined || request.from !== undefined,
+      });
       const undoCooldown = await takeCooldown(request.userId, request.isModerator);
       try {
         return await workers.run(request.threadId, async (held) =>
           runFork(core, held, {
             ...(request.from === undefined ? {} : { from: await earlierTurn(held, request.from) }),
             invokerId: request.userId,
+            isModerator: request.isModerator,
             count,
             prompt: request.prompt
               ? {

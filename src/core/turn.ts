@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { CoreDeps, HeldThread } from './deps.ts';
+import { withoutAttachments } from './attachments.ts';
+import { type CoreDeps, type HeldThread, safely } from './deps.ts';
 import { BotError, LockLostError, UpstreamError } from './errors.ts';
 import {
   branchOf,
@@ -10,6 +11,7 @@ import {
   type ThreadSettings,
 } from './model.ts';
 import type { ModelBackend, ReplyHandle, ReplyOutcome } from './ports.ts';
+import { reserveTurn, settle } from './spending.ts';
 import { createThinkFilter } from './strip-think.ts';
 
 /** A process that died during a turn is tried again this many times before the message is marked failed. */
@@ -24,6 +26,7 @@ export function userItemOf(batch: readonly PendingMessage[]): Item {
     role: 'user',
     text: batch.map((m) => m.text).join('\n\n'),
     sourceMessageIds: batch.map((m) => m.messageId),
+    ...(batch.some((m) => m.parts?.length) ? { parts: batch.flatMap((m) => m.parts ?? []) } : {}),
   };
 }
 
@@ -103,6 +106,8 @@ export async function answerBatch(deps: CoreDeps, held: HeldThread, batch: Pendi
   }
 
   const userItem = userItemOf(batch);
+  const spend = await reserveTurn(deps, held, session, batch, [userItem]);
+  if (!spend) return report('failed', undefined);
   const turnId = randomUUID();
   const stop = running.start(
     turnId,
@@ -118,6 +123,7 @@ export async function answerBatch(deps: CoreDeps, held: HeldThread, batch: Pendi
     });
   } catch (error) {
     running.end(turnId);
+    await settle(deps, threadId, spend, []);
     // The thread cannot show a reply (archived, locked, no permission): keep the message for a retry.
     logger.error({ err: error, threadId }, 'cannot post the reply in the thread');
     await held.update((s) => failMessages(s, batch));
@@ -142,6 +148,7 @@ export async function answerBatch(deps: CoreDeps, held: HeldThread, batch: Pendi
       resumed: batch.some((m) => m.attempts > 0),
     });
   } catch (error) {
+    await settle(deps, threadId, spend, []);
     const shown = held.lease.signal.aborted ? new LockLostError() : shownError(error);
     logger.warn({ err: error, threadId, branchId: branch.id, code: shown.code }, 'turn failed');
     telemetry.error({ kind: shown.code });
@@ -154,6 +161,7 @@ export async function answerBatch(deps: CoreDeps, held: HeldThread, batch: Pendi
   } finally {
     running.end(turnId);
   }
+  await settle(deps, threadId, spend, [{ model: session.settings.model, usage: result.usage }]);
   const text = visible.text;
   if (held.lease.signal.aborted) {
     logger.warn(
@@ -170,6 +178,32 @@ export async function answerBatch(deps: CoreDeps, held: HeldThread, batch: Pendi
     return;
   }
   const stoppedBy = result.stopped ? (stop.aborted ? 'person' : 'shutdown') : undefined;
+  if (stoppedBy === 'shutdown' && !text) {
+    // The grace ran out before the model wrote anything (a slow first token, a reasoning model): there is no reply
+    // to keep, and an empty one would leave the message unanswered for good. It stays in the inbox for the next
+    // process, as after a crash (this start counts as an attempt: the next one answers in a fresh conversation).
+    // Provider state made for this attempt alone is no branch's: let it go.
+    if (result.provider && !(branch.provider && sameProvider(branch.provider, result.provider)))
+      await backend
+        .release(result.provider)
+        .catch((error: unknown) =>
+          logger.warn(
+            { err: error, threadId, branchId: branch.id },
+            'could not release unused provider state',
+          ),
+        );
+    report('stopped', firstTokenAt);
+    await show(deps, threadId, handle, {
+      kind: 'failed',
+      text: '',
+      error: new BotError(
+        'shutting_down',
+        'The bot restarted before it could answer; it answers once it is back.',
+      ),
+      retryMessageId: undefined,
+    });
+    return;
+  }
   const reply: Item = {
     id: randomUUID(),
     role: 'assistant',
@@ -178,7 +212,9 @@ export async function answerBatch(deps: CoreDeps, held: HeldThread, batch: Pendi
     ...(stoppedBy ? { stopped: true } : {}),
   };
   try {
-    await log.write(threadId, branch.id, branch.ownItems, [userItem, reply], held.lease.fencingToken);
+    // A model that refused the images got the text alone: the history records what it was sent.
+    const sent = result.attachmentsDropped ? withoutAttachments([userItem])[0]! : userItem;
+    await log.write(threadId, branch.id, branch.ownItems, [sent, reply], held.lease.fencingToken);
     await held.update((s) => {
       const current = branchOf(s, branch.id)!;
       if (current.ownItems !== branch.ownItems) throw new LockLostError();
@@ -221,6 +257,10 @@ export async function answerBatch(deps: CoreDeps, held: HeldThread, batch: Pendi
       ? { kind: 'stopped', text, by: stoppedBy }
       : { kind: 'done', text, usage: result.usage, refused: result.refused },
   );
+  if (result.attachmentsDropped)
+    await safely(deps, { threadId, what: 'say the images were not sent' }, () =>
+      presenter.notice(threadId, { kind: 'attachments_not_sent', reason: 'model_refused' }),
+    );
 }
 
 function sameProvider(a: ProviderState, b: ProviderState | undefined): boolean {

@@ -1,6 +1,6 @@
 import type { Client } from 'discord.js';
 import type { BranchAction } from '../core/ports.ts';
-import { NO_PINGS } from './render.ts';
+import { fitText, NO_PINGS } from './render.ts';
 import { actionSummary } from './wording.ts';
 
 /** Copies moderator actions to the audit channel, when one is configured. */
@@ -10,7 +10,9 @@ export function createAuditLog({ client, channelId }: { client: Client; channelI
     const channel = await client.channels.fetch(channelId);
     if (!channel?.isSendable()) throw new Error(`audit channel ${channelId} cannot receive messages`);
     await channel.send({
-      content: `🛡️ **${action.action}** in <#${action.threadId}> by <@${action.userId}>: ${actionSummary(action)}`,
+      content: fitText(
+        `🛡️ **${action.action}** in <#${action.threadId}> by <@${action.userId}>: ${actionSummary(action)}`,
+      ),
       allowedMentions: NO_PINGS,
     });
   };

@@ -2,11 +2,7 @@ import { ButtonStyle } from 'discord.js';
 import type { Vote } from '../core/model.ts';
 import { tally } from '../core/votes.ts';
 import { customId } from './custom-ids.ts';
-import { button, buttonRow, DISCORD_MESSAGE_LIMIT, NO_PINGS } from './render.ts';
-
-/** Cuts a multi-line text to `max` characters, visibly. */
-const cut = (text: string, max: number) => (text.length <= max ? text : `${text.slice(0, max - 1)}…`);
-
+import { button, buttonRow, fitText, NO_PINGS } from './render.ts';
 import { alternativeLabel } from './wording.ts';
 
 const closedByText: Record<NonNullable<Vote['closedBy']>['reason'], string> = {
@@ -63,7 +59,7 @@ export function renderBallot(vote: Vote) {
       ? `\n${vote.options.map((o) => `**${o.letter}**: ${o.branchId === vote.parentBranchId && vote.options[0] === o ? 'the reply it already had' : alternativeLabel(o)}`).join(' · ')}`
       : '';
   return {
-    content: cut(`${headline}\n${tallyLine}${reveal}`, DISCORD_MESSAGE_LIMIT),
+    content: fitText(`${headline}\n${tallyLine}${reveal}`),
     components: rows,
     allowedMentions: NO_PINGS,
   };
@@ -79,7 +75,7 @@ export function renderPickMenu(vote: Vote) {
         ...choices.map((o) =>
           button(
             customId({ kind: 'pick', voteId: vote.id, letter: o.letter }),
-            vote.blind ? o.letter : cut(`${o.letter} · ${alternativeLabel(o)}`, 80),
+            vote.blind ? o.letter : `${o.letter} · ${alternativeLabel(o)}`,
           ),
         ),
       ),

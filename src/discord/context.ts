@@ -8,6 +8,8 @@ import type {
 } from 'discord.js';
 import type { Config } from '../config.ts';
 import type { ArenaService } from '../core/arena.ts';
+import type { AttachmentStore } from '../core/attachments.ts';
+import type { BudgetService } from '../core/budgets.ts';
 import type { Logger } from '../core/ports.ts';
 import type { SettingsService } from '../core/settings.ts';
 import type { ThreadService } from '../core/threads.ts';
@@ -20,6 +22,8 @@ export interface BotContext {
   arena: ArenaService;
   config: Config;
   logger: Logger;
+  /** Keeps the images and files posted in managed threads. */
+  attachments: AttachmentStore;
   /** Manage Threads in the channel, or a configured moderator role. */
   isModerator(
     interaction:
@@ -31,6 +35,9 @@ export interface BotContext {
   commands: readonly Command[];
   /** Commands on a message's "Apps" menu. */
   messageCommands: readonly MessageCommand[];
+  /** Manage Server: who may change the server's budgets. */
+  canManageServer(interaction: ChatInputCommandInteraction): boolean;
+  budgets: BudgetService;
 }
 
 /** One slash command: its definition, and a thin handler that reads options, calls the core and renders. */

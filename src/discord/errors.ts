@@ -1,8 +1,11 @@
 import { DiscordAPIError, RESTJSONErrorCodes } from 'discord.js';
+import { OverBudgetError } from '../core/budgets.ts';
 import { BotError } from '../core/errors.ts';
+import { budgetText } from './wording.ts';
 
 /** The sentence a person sees for an error; never a stack, never a secret. */
 export function userMessageFor(error: unknown): string {
+  if (error instanceof OverBudgetError) return `Not started: ${budgetText(error.exceeded)}`;
   if (error instanceof BotError) return error.userMessage;
   if (error instanceof DiscordAPIError) {
     switch (error.code) {

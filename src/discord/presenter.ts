@@ -1,8 +1,9 @@
-import type { Client, Message } from 'discord.js';
+import { ButtonStyle, type Client, type Message } from 'discord.js';
 import type { Logger, ThreadPresenter } from '../core/ports.ts';
 import { renderBallot } from './ballot.ts';
+import { customId } from './custom-ids.ts';
 import { createEditQueues, type EditQueueOptions } from './edit-queue.ts';
-import { NO_PINGS } from './render.ts';
+import { button, buttonRow, fitText, NO_PINGS } from './render.ts';
 import { startStreamingReply } from './streaming-reply.ts';
 import { sendableThread, withUnarchive } from './thread-access.ts';
 import { alternativeLabel, noticeText } from './wording.ts';
@@ -67,8 +68,27 @@ export function createDiscordPresenter({
 
     async notice(threadId, notice) {
       const channel = await sendableThread(client, threadId);
+      // A notice about one message answers it, and a budget's has the Retry button a failed reply would have.
+      const about =
+        notice.kind === 'over_budget' || notice.kind === 'message_refused'
+          ? {
+              reply: { messageReference: notice.messageId, failIfNotExists: false },
+              components:
+                notice.kind === 'over_budget' && notice.retry
+                  ? [
+                      buttonRow(
+                        button(
+                          customId({ kind: 'retry', threadId, messageId: notice.messageId }),
+                          'Retry',
+                          ButtonStyle.Secondary,
+                        ),
+                      ),
+                    ]
+                  : [],
+            }
+          : {};
       await withUnarchive<unknown>(client, threadId, () =>
-        channel.send({ content: noticeText(notice), allowedMentions: NO_PINGS }),
+        channel.send({ content: fitText(noticeText(notice)), allowedMentions: NO_PINGS, ...about }),
       );
       if (notice.kind === 'branch_action' && audit)
         await audit(notice.action).catch((error: unknown) =>

@@ -1,30 +1,70 @@
 import { ChannelType, type Client, type Interaction, type Message, MessageFlags } from 'discord.js';
 import { createKeyedMutex } from '../core/keyed-mutex.ts';
 import type { Logger } from '../core/ports.ts';
+import { isMedia, readMedia } from './attachments.ts';
 import { buttonHandlers } from './buttons.ts';
 import type { BotContext } from './context.ts';
 import { parseCustomId } from './custom-ids.ts';
 import { userMessageFor } from './errors.ts';
-import { truncate } from './render.ts';
+import { isModeratorAuthor } from './permissions.ts';
+import { DISCORD_LIMITS, fitText, NO_PINGS, truncate } from './render.ts';
+import { refusedAttachmentsText } from './wording.ts';
 
-const TEXT_ATTACHMENT_LIMIT = 100_000;
+/** The most of one text attachment the model is given; a larger one is not downloaded at all. */
+export const TEXT_ATTACHMENT_LIMIT = 100_000;
 
-/** Reads the text of a message's attachments that are text; names the others. */
-async function attachmentText(message: Message): Promise<string> {
+/** Reads at most `limit` bytes of a response body, whatever its headers claim; undefined when it is longer. */
+async function readCapped(response: Response, limit: number): Promise<Buffer | undefined> {
+  if (!response.body) return Buffer.alloc(0);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of response.body) {
+    size += chunk.byteLength;
+    if (size > limit) {
+      await response.body.cancel().catch(() => {});
+      return undefined;
+    }
+    chunks.push(Buffer.from(chunk));
+  }
+  return Buffer.concat(chunks);
+}
+
+/**
+ * Reads the text of a message's attachments that are text, each within `timeoutMs` and TEXT_ATTACHMENT_LIMIT; names
+ * the others, and says why one could not be read: the model is told, the message is answered anyway.
+ */
+async function attachmentText(message: Message, timeoutMs: number, logger: Logger): Promise<string> {
   const parts = await Promise.all(
-    [...message.attachments.values()].map(async (attachment) => {
-      const isText =
-        attachment.contentType?.startsWith('text/') ||
-        /\.(txt|md|csv|json|log|ya?ml|[cm]?[jt]sx?|py|rs|go)$/i.test(attachment.name);
-      if (!isText || attachment.size > TEXT_ATTACHMENT_LIMIT)
-        return `[attachment ${attachment.name}: not read]`;
-      try {
-        const response = await fetch(attachment.url);
-        return `[attachment ${attachment.name}]\n${await response.text()}`;
-      } catch {
-        return `[attachment ${attachment.name}: could not be downloaded]`;
-      }
-    }),
+    [...message.attachments.values()]
+      .filter((attachment) => !isMedia(attachment))
+      .map(async (attachment) => {
+        const isText =
+          attachment.contentType?.startsWith('text/') ||
+          /\.(txt|md|csv|json|log|ya?ml|[cm]?[jt]sx?|py|rs|go)$/i.test(attachment.name);
+        if (!isText) return `[attachment ${attachment.name}: not read]`;
+        if (attachment.size > TEXT_ATTACHMENT_LIMIT)
+          return `[attachment ${attachment.name}: not read, larger than ${TEXT_ATTACHMENT_LIMIT / 1000} kB]`;
+        const failed = (why: string) => {
+          logger.info(
+            { threadId: message.channelId, attachment: attachment.name, why },
+            'attachment not read',
+          );
+          return `[attachment ${attachment.name}: could not be downloaded (${why})]`;
+        };
+        try {
+          const response = await fetch(attachment.url, { signal: AbortSignal.timeout(timeoutMs) });
+          if (!response.ok) {
+            await response.body?.cancel().catch(() => {});
+            return failed(`HTTP ${response.status}`);
+          }
+          const body = await readCapped(response, TEXT_ATTACHMENT_LIMIT);
+          if (!body) return failed(`larger than ${TEXT_ATTACHMENT_LIMIT / 1000} kB`);
+          return `[attachment ${attachment.name}]\n${body.toString('utf8')}`;
+        } catch (error) {
+          const timedOut = error instanceof Error && error.name === 'TimeoutError';
+          return failed(timedOut ? `no answer within ${Math.round(timeoutMs / 1000)} s` : 'network error');
+        }
+      }),
   );
   return parts.join('\n\n');
 }
@@ -45,9 +85,16 @@ export function routeEvents({
     if (message.author.bot || message.system || !message.inGuild()) return;
     const botId = client.user?.id;
     const mentionsBot = botId !== undefined && message.mentions.users.has(botId);
+    const inThread = message.channel.isThread();
+    const startsThread = !inThread && mentionsBot && message.channel.type === ChannelType.GuildText;
+    if (!inThread && !startsThread) return;
+    // Attachments are downloaded only for the bot's own threads: a message elsewhere costs no download.
+    const managed =
+      inThread && message.attachments.size > 0 ? await ctx.threads.get(message.channelId) : undefined;
+    const readAttachments = message.attachments.size > 0 && (startsThread || managed !== undefined);
     const text = [
       message.content.replace(new RegExp(`<@!?${botId}>`, 'g'), '').trim(),
-      await attachmentText(message),
+      readAttachments ? await attachmentText(message, ctx.config.attachmentTimeoutMs, logger) : '',
     ]
       .filter(Boolean)
       .join('\n\n');
@@ -56,21 +103,39 @@ export function routeEvents({
       authorId: message.author.id,
       authorName: message.member?.displayName ?? message.author.displayName,
       text,
+      isModerator: isModeratorAuthor(message, ctx.config.moderatorRoleIds),
+    };
+    /** The message's images and PDFs, kept for the thread; what was over a limit gets one line in the thread. */
+    const media = async (threadId: string) => {
+      const found = [...message.attachments.values()].filter(isMedia);
+      if (found.length === 0) return {};
+      const { parts, refused, notes } = await readMedia(threadId, found, ctx.attachments);
+      if (refused.length > 0)
+        await message
+          .reply({ content: refusedAttachmentsText(refused), allowedMentions: NO_PINGS })
+          .catch((error: unknown) => logger.warn({ err: error, threadId }, 'could not name refused files'));
+      return {
+        ...(parts.length > 0 ? { parts } : {}),
+        ...(notes.length > 0 ? { text: [incoming.text, ...notes].filter(Boolean).join('\n\n') } : {}),
+      };
     };
     if (message.channel.isThread()) {
-      await ctx.threads.receive({ ...incoming, threadId: message.channel.id });
+      const threadId = message.channel.id;
+      // Only a managed thread's files are kept (and only they are downloaded).
+      await ctx.threads.receive({ ...incoming, ...(managed ? await media(threadId) : {}), threadId });
       return;
     }
     if (mentionsBot && message.channel.type === ChannelType.GuildText) {
       const thread = await message.startThread({
-        name: truncate(text || `Chat with ${incoming.authorName}`, 90),
+        name: truncate(text || `Chat with ${incoming.authorName}`, DISCORD_LIMITS.threadName),
       });
       await ctx.threads.startThread({
         threadId: thread.id,
         guildId: message.guildId,
         userId: message.author.id,
       });
-      if (text) await ctx.threads.receive({ ...incoming, threadId: thread.id });
+      const files = await media(thread.id);
+      if (text || files.parts) await ctx.threads.receive({ ...incoming, ...files, threadId: thread.id });
     }
   }
 
@@ -113,7 +178,7 @@ export function routeEvents({
         );
         await message
           .reply({
-            content: `⚠️ ${userMessageFor(error)}`,
+            content: fitText(`⚠️ ${userMessageFor(error)}`),
             allowedMentions: { parse: [], repliedUser: false },
           })
           .catch(() => {});
@@ -138,7 +203,8 @@ export function routeEvents({
       if (error instanceof Error && 'userMessage' in error) logger.info(fields, 'interaction refused');
       else logger.error(fields, 'interaction failed');
       if (!interaction.isRepliable()) return;
-      const content = `⚠️ ${userMessageFor(error)}`;
+      // Error messages may repeat what a person typed (a branch id of any length): cut, never refused by Discord.
+      const content = fitText(`⚠️ ${userMessageFor(error)}`);
       try {
         if (interaction.deferred && !interaction.replied)
           await interaction.editReply({ content, embeds: [], components: [] });

@@ -1,3 +1,4 @@
+import type { BudgetExceeded } from '../core/budgets.ts';
 import type { Branch } from '../core/model.ts';
 import type { BranchAction, Notice } from '../core/ports.ts';
 
@@ -63,5 +64,40 @@ export function noticeText(notice: Notice): string {
           : cancelText[notice.reason];
       return `🚫 The vote was cancelled: ${why}.`;
     }
+    case 'over_budget':
+      return `⛔ <@${notice.userId}>, this message was not answered: ${budgetText(notice.exceeded)}`;
+    case 'message_refused':
+      return notice.reason === 'rate_limited'
+        ? `🐢 <@${notice.userId}>, you are posting faster than this thread allows; this message was not queued.${notice.retryAfterMs === undefined ? '' : ` You can post again in ${Math.ceil(notice.retryAfterMs / 1000)} s.`}`
+        : `📥 <@${notice.userId}>, too many messages are already waiting in this thread; this one was not queued. Post it again once the bot has caught up.`;
+    case 'attachments_not_sent':
+      return '🖼️ This model cannot read images or files, so they were not sent; the text of the message was answered.';
   }
+}
+
+/** "1,234" */
+export const tokens = (n: number) => Math.round(n).toLocaleString('en-US');
+
+/** A Discord timestamp: every reader sees it in their own time zone. */
+export const when = (ms: number) => `<t:${Math.floor(ms / 1000)}:f> (<t:${Math.floor(ms / 1000)}:R>)`;
+
+/** What is left of the budget that refused a generation, and when it resets. */
+export function budgetText(exceeded: BudgetExceeded): string {
+  const whose = exceeded.scope === 'user' ? 'your' : "this server's";
+  const period = exceeded.period === 'day' ? 'daily' : 'monthly';
+  return `${whose} ${period} token budget is used up (${tokens(exceeded.left)} of ${tokens(exceeded.limit)} tokens left; this needs about ${tokens(exceeded.needed)}). It resets ${when(exceeded.resetsAt)}.`;
+}
+
+/** The one line for attachments the bot did not keep (over a limit). */
+export function refusedAttachmentsText(
+  refused: readonly { name: string; reason: 'too_large' | 'too_many' | 'thread_full'; limit: number }[],
+): string {
+  const mb = (bytes: number) => `${Math.round((bytes / 1024 / 1024) * 10) / 10} MB`;
+  const why = refused.map((r) => {
+    const name = `\`${r.name.replaceAll('`', "'")}\``;
+    if (r.reason === 'too_large') return `${name} is over ${mb(r.limit)}`;
+    if (r.reason === 'too_many') return `${name} is past ${r.limit} files per message`;
+    return `${name} would take this thread over its ${mb(r.limit)} of attachments`;
+  });
+  return `📎 Not sent to the model: ${why.join('; ')}. The text of the message is answered.`;
 }

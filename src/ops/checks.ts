@@ -3,7 +3,7 @@ import { type Client, Status } from 'discord.js';
 import type { Store } from '../core/ports.ts';
 
 /** A key nobody writes: reading it proves the store answers, whatever it holds. */
-const PROBE_KEY = 'health:probe';
+export const STORE_PROBE_KEY = 'health:probe';
 
 /** Passes when every gateway shard of the client is connected and ready (resumed after a drop counts). */
 export function gatewayCheck(client: Client): () => Promise<void> {
@@ -21,6 +21,6 @@ export function gatewayCheck(client: Client): () => Promise<void> {
 /** Passes when the store answers a read. Give it the store without instrumentation: probes are not traffic. */
 export function storeCheck(store: Store): () => Promise<void> {
   return async () => {
-    await store.get(PROBE_KEY);
+    await store.get(STORE_PROBE_KEY);
   };
 }

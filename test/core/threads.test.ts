@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { BadInputError, NotAllowedError, RateLimitedError, UpstreamError } from '../../src/core/errors.ts';
 import { createHistoryLog } from '../../src/core/history-log.ts';
 import { createLocalLockService } from '../../src/core/local-lock.ts';
-import type { BranchAction } from '../../src/core/ports.ts';
+import type { BranchAction, Generated, ModelBackend } from '../../src/core/ports.ts';
 import { createRunningTurns } from '../../src/core/running-turns.ts';
 import { createSessionRepository } from '../../src/core/sessions.ts';
 import { noTelemetry } from '../../src/core/telemetry.ts';
@@ -269,6 +269,45 @@ describe('turns', () => {
       'reply to "u1: again" after 2 items',
     ]);
   });
+
+  it('leaves a message for the next process when the bot stops before its reply began', async () => {
+    const core = await startedCore();
+    let started!: () => void;
+    const running = new Promise<void>((resolve) => {
+      started = resolve;
+    });
+    // A model that has written nothing yet when the grace runs out (a slow first token).
+    core.backend.runTurn = ({ signal }) =>
+      new Promise((resolve) => {
+        started();
+        signal.addEventListener('abort', () =>
+          resolve({
+            text: '',
+            usage: { inputTokens: 0, outputTokens: 0 },
+            responseId: undefined,
+            stopped: true,
+            refused: false,
+            // The conversation this attempt made (the branch had none yet).
+            provider: { conversationId: 'conv_attempt' },
+          }),
+        );
+      });
+    await core.say('slow');
+    await running;
+    await core.threads.shutdown(0);
+    expect(core.presenter.replies[0]!.outcome).toMatchObject({
+      kind: 'failed',
+      error: { code: 'shutting_down' },
+      retryMessageId: undefined,
+    });
+    const session = (await core.sessions.get(THREAD))!;
+    expect(session.inbox.map((m) => [m.messageId, m.attempts])).toEqual([['m1', 1]]);
+    expect(await core.history()).toEqual([]);
+    expect(session.branches.b1!.provider).toBeUndefined();
+    expect(core.backend.calls.filter((c) => c.method === 'release')).toEqual([
+      { method: 'release', provider: { conversationId: 'conv_attempt' } },
+    ]);
+  });
 });
 
 describe('alternatives and votes', () => {
@@ -524,6 +563,33 @@ describe('alternatives and votes', () => {
     expect(session.failed).toEqual([]);
   });
 
+  it('keeps a message whose automatic fork failed after it started, with a Retry on what was shown', async () => {
+    const core = await startedCore();
+    await core.sessions.update(THREAD, (s) => ({ ...s, settings: { ...s.settings, autoAlternatives: 2 } }));
+    // The thread cannot show the second alternative (a Discord error after the first was posted).
+    const startReply = core.presenter.startReply;
+    let shown = 0;
+    core.presenter.startReply = (threadId, reply) => {
+      shown += 1;
+      if (shown === 2) return Promise.reject(new Error('Missing Access'));
+      return startReply(threadId, reply);
+    };
+    await core.say('surprise me');
+    await core.turns.idle();
+    let session = (await core.sessions.get(THREAD))!;
+    expect(session.vote).toMatchObject({ status: 'cancelled', cancelReason: 'failed' });
+    expect(session.failed.map((m) => m.messageId)).toEqual(['m1']);
+    expect(core.presenter.replies.map((r) => r.outcome)).toMatchObject([
+      { kind: 'failed', retryMessageId: 'm1' },
+    ]);
+    core.presenter.startReply = startReply;
+    await core.turns.retry(THREAD, 'm1');
+    await core.turns.idle();
+    session = (await core.sessions.get(THREAD))!;
+    expect(session.vote?.status).toBe('open');
+    expect(session.failed).toEqual([]);
+  });
+
   it('gives every message alternatives when the thread asks for them automatically', async () => {
     const core = await startedCore();
     await core.sessions.update(THREAD, (s) => ({ ...s, settings: { ...s.settings, autoAlternatives: 2 } }));
@@ -533,6 +599,83 @@ describe('alternatives and votes', () => {
     expect(session.vote?.status).toBe('open');
     expect(session.inbox).toEqual([]);
     expect(core.presenter.replies.map((r) => r.header)).toEqual(['A', 'B']);
+  });
+});
+
+describe('alternatives the shutdown stops', () => {
+  /** Alternatives that run until their signal aborts, then end stopped with `text`. */
+  function untilStopped(text: (index: number) => string) {
+    let started!: () => void;
+    const running = new Promise<void>((resolve) => {
+      started = resolve;
+    });
+    const generate: ModelBackend['generateAlternatives'] = async ({ variants }) => {
+      started();
+      return Promise.all(
+        variants.map(
+          (variant, index) =>
+            new Promise<PromiseSettledResult<Generated>>((resolve) =>
+              variant.signal.addEventListener('abort', () =>
+                resolve({
+                  status: 'fulfilled',
+                  value: {
+                    text: text(index),
+                    usage: { inputTokens: 1, outputTokens: 1 },
+                    responseId: undefined,
+                    stopped: true,
+                    refused: false,
+                  },
+                }),
+              ),
+            ),
+        ),
+      );
+    };
+    return { generate, running };
+  }
+
+  it('tells an alternative its asker stopped from one the shutdown stopped', async () => {
+    const core = await startedCore();
+    await core.say('hi');
+    await core.turns.idle();
+    const turnIds: string[] = [];
+    const startReply = core.presenter.startReply;
+    core.presenter.startReply = (threadId, reply) => {
+      turnIds.push(reply.turnId);
+      return startReply(threadId, reply);
+    };
+    const { generate, running } = untilStopped(() => 'partial');
+    core.backend.generateAlternatives = generate;
+    const asked = core.ask({ prompt: { messageId: 'p', authorName: 'u1', text: 'go' } });
+    await running;
+    core.threads.stopReply(turnIds[0]!, { userId: 'u1', isModerator: false });
+    await Promise.all([asked, core.threads.shutdown(0)]);
+    expect(core.presenter.replies.slice(1).map((r) => r.outcome)).toMatchObject([
+      { kind: 'stopped', by: 'person' },
+      { kind: 'stopped', by: 'shutdown' },
+    ]);
+  });
+
+  it('calls off a fork cut before any alternative was written, and keeps its messages for the next process', async () => {
+    const core = await startedCore();
+    await core.sessions.update(THREAD, (s) => ({ ...s, settings: { ...s.settings, autoAlternatives: 2 } }));
+    const { generate, running } = untilStopped(() => '');
+    core.backend.generateAlternatives = generate;
+    await core.say('surprise me');
+    await running;
+    await core.threads.shutdown(0);
+    const session = (await core.sessions.get(THREAD))!;
+    expect(session.vote).toMatchObject({ status: 'cancelled', cancelReason: 'restart' });
+    expect(session.inbox.map((m) => m.messageId)).toEqual(['m1']);
+    expect(session.failed).toEqual([]);
+    expect(Object.keys(session.branches)).toEqual(['b1']);
+    expect(core.presenter.notices).toEqual([
+      { kind: 'vote_cancelled', reason: 'restart', answeredAgain: true },
+    ]);
+    expect(core.presenter.replies.map((r) => r.outcome)).toMatchObject([
+      { kind: 'failed', error: { code: 'shutting_down' }, retryMessageId: undefined },
+      { kind: 'failed', error: { code: 'shutting_down' }, retryMessageId: undefined },
+    ]);
   });
 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { splitMessage } from '../../src/discord/split-message.ts';
+import { createSplitter, splitMessage } from '../../src/discord/split-message.ts';
 
 /** Deterministic PRNG (mulberry32), so a failing generated case can be reproduced from its seed. */
 function random(seed: number): () => number {
@@ -209,6 +209,31 @@ describe('splitMessage', () => {
     for (const limit of [7, 8, 9, 10, 11, 13, 17]) expectValidChunks(text, limit);
   });
 
+  it('reads each piece of a cut line as a line of its own: fence, inline code, or neither', () => {
+    // Outputs of the implementation that sliced each piece and matched it, pinned: the piece reader must agree.
+    const cases: [string, number, string[]][] = [
+      ['```ts `x`', 8, ['```ts `x', '`']],
+      ['``````ts`', 8, ['``', '````ts`']],
+      ['```ts\n```ts', 10, ['```ts\n```t', 's']],
+      ['~~~x\n```` ', 8, ['~~~x\n```', '`']],
+      ['```~~~\n````` `', 10, ['```~~~\n``', '``` `']],
+      ['`````\n```` ```', 13, ['`````\n````', '```']],
+      // FENCE_LINE's `.` stops at a line or paragraph separator: a piece holding one inside is no fence.
+      ['~~~ \u2028\u2028```', 8, ['~~~ \u2028\u2028``', '`']],
+      ['` ~~~\u2028```', 8, ['`', '~~~\u2028```']],
+    ];
+    for (const [text, limit, chunks] of cases)
+      expect(splitMessage(text, limit), JSON.stringify(text)).toEqual(chunks);
+  });
+
+  it('splits a long line of fence-like words, each a possible cut, into valid chunks', () => {
+    // Before each piece was read in constant time, this line took seconds (each piece sliced to the end of the line).
+    const text = '``` '.repeat(20_000);
+    const chunks = splitMessage(text);
+    expect(chunks.every((chunk) => chunk.length <= 2000)).toBe(true);
+    expect(chunks.join(' ').replace(/\s+/g, '')).toBe(text.replace(/\s+/g, ''));
+  });
+
   it('keeps the indentation of a code line that starts a chunk', () => {
     const text = `\`\`\`py\ndef f():\n    return 1\n    return 2\n\`\`\``;
     const chunks = splitMessage(text, 30);
@@ -253,5 +278,83 @@ describe('splitMessage', () => {
       const chunks = expectValidChunks(code, 2000);
       for (const chunk of chunks.slice(0, -1)) expect(chunk.length).toBeGreaterThan(1900);
     });
+  });
+});
+
+describe('createSplitter', () => {
+  // Pieces that make fences, inline code, separators and whitespace meet at chunk boundaries.
+  const PIECES = [
+    '```',
+    '```ts',
+    '~~~',
+    '````',
+    '`',
+    '~',
+    ' ',
+    '  ',
+    '\t',
+    '\n',
+    '\n\n',
+    'word',
+    'x',
+    '\u2028',
+    '\u00a0',
+    '👍🏽',
+    '\r\n',
+    '`x`',
+    '  ```',
+    'y'.repeat(30),
+    'some longer words here ',
+  ];
+
+  /** Versions of a text as a stream shows them: growing, now and then losing part of its end, or changed inside. */
+  function* versions(next: () => number, grow: () => string, count: number): Generator<string> {
+    let text = '';
+    for (let i = 0; i < count; i++) {
+      const roll = next();
+      if (roll < 0.8) text += grow();
+      else if (roll < 0.9) text = text.slice(0, Math.floor(next() * (text.length + 1)));
+      else {
+        const at = Math.floor(next() * (text.length + 1));
+        text = text.slice(0, at) + grow() + text.slice(at + Math.floor(next() * 4));
+      }
+      yield next() < 0.5 ? `${text} ▌` : text;
+    }
+  }
+
+  it('gives every version of a changing text the chunks splitMessage gives it', () => {
+    for (let seed = 1; seed <= 150; seed++) {
+      const next = random(seed);
+      const limit = [5, 8, 13, 24, 30, 40, 60, 100][seed % 8] ?? 40;
+      const splitter = createSplitter(limit);
+      const grow = () => PIECES[Math.floor(next() * PIECES.length)] ?? '';
+      for (const version of versions(next, grow, 60)) {
+        expect(splitter.split(version), `seed ${seed}: ${JSON.stringify(version)}`).toEqual(
+          splitMessage(version, limit),
+        );
+      }
+    }
+  });
+
+  it('does the same for generated replies streamed in pieces', () => {
+    for (let seed = 1; seed <= 20; seed++) {
+      const next = random(seed);
+      const reply = generate(next);
+      const limit = [2000, 500, 120, 60][seed % 4] ?? 2000;
+      const splitter = createSplitter(limit);
+      let at = 0;
+      const grow = () => {
+        const piece = reply.slice(at, at + 1 + Math.floor(next() * 300));
+        at += piece.length;
+        return piece;
+      };
+      for (const version of versions(next, grow, 60)) {
+        expect(splitter.split(version), `seed ${seed}`).toEqual(splitMessage(version, limit));
+      }
+    }
+  });
+
+  it('rejects a limit that is not a positive integer', () => {
+    expect(() => createSplitter(0)).toThrow(RangeError);
   });
 });

@@ -36,13 +36,19 @@ describe('/alternatives, more', () => {
     await bot.stop();
     await w.startBot();
     await click(w, ballot, 'B', alice.id);
-    await waitForBallot(w, threadId, (m) => m.id === ballot.id && m.content.startsWith('✅ **B wins'));
+    await waitForBallot(
+      w,
+      threadId,
+      (m) => m.id === ballot.id && m.content.startsWith('✅ **B wins'),
+      30_000,
+    );
     w.discord.postMessage(threadId, alice.id, 'after');
-    const reply = await w.discord.waitFor(() =>
-      replies(w, threadId).find((r) => !r.streaming && r.text.includes('"alice: after')),
+    const reply = await w.discord.waitFor(
+      () => replies(w, threadId).find((r) => !r.streaming && r.text.includes('"alice: after')),
+      { timeoutMs: 30_000 },
     );
     expect(reply.text).toMatch(/saw 5 msgs/);
-  });
+  }, 90_000);
 
   it('makes the same number of provider calls at a history of 10 and of 200 items', async () => {
     world = await createWorld({ discord: fast });

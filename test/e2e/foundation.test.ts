@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { commands, messageCommands } from '../../src/commands/index.ts';
 import { createWorld, type World } from './harness.ts';
 
 let world: World;
@@ -18,11 +19,13 @@ describe('foundation', () => {
       'Alternatives from here',
       'alternatives',
       'branch',
+      'budget',
       'chat',
       'export',
       'help',
       'leaderboard',
       'settings',
+      'usage',
     ]);
 
     const user = world.discord.createUser({ username: 'alice' });
@@ -68,8 +71,9 @@ describe('foundation', () => {
         child.once('exit', (code) => done({ code, stdout }));
       });
       expect(result.code).toBe(0);
-      expect(result.stdout).toMatch(/Registered 8 commands in guild/);
-      expect((fresh.discord.commands(fresh.discord.guildId) as unknown[]).length).toBe(8);
+      const count = commands.length + messageCommands.length;
+      expect(result.stdout).toMatch(new RegExp(`Registered ${count} commands in guild`));
+      expect((fresh.discord.commands(fresh.discord.guildId) as unknown[]).length).toBe(count);
     } finally {
       await fresh.close();
     }

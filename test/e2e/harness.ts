@@ -54,6 +54,9 @@ export async function createWorld(
     OPENAI_BASE_URL: openai.baseURL,
     STORE_URL: `sqlite://${join(dir, 'threadfork.sqlite')}`,
     LOG_LEVEL: 'debug',
+    // Tests post bursts of messages; the ones about these limits set them (test/e2e/abuse-limits.test.ts).
+    RATE_LIMIT_MESSAGES: '0',
+    MAX_QUEUED_MESSAGES: '0',
   };
   return {
     discord,
@@ -64,7 +67,8 @@ export async function createWorld(
       const bot = spawnBot({ ...env, ...extraEnv }, dir);
       bots.push(bot);
       await Promise.race([
-        bot.waitForLog((line) => line.msg === 'threadfork is running', 20_000),
+        // A start takes a second or two on an idle machine, several times that beside CPU-bound work.
+        bot.waitForLog((line) => line.msg === 'threadfork is running', 60_000),
         bot.exited.then((code) => {
           throw new Error(
             `bot exited with ${code} before it was ready:\n${bot.stderr}\n${bot.logs.map((l) => JSON.stringify(l)).join('\n')}`,

@@ -147,7 +147,7 @@ describe.skipIf(!redis)('Redis restarts during a thread', () => {
     // Still the first process: it never restarted.
     expect(bot.logs.filter((l) => l.msg === 'threadfork is running')).toHaveLength(1);
     expect(bot.logs.filter((l) => l.level >= 60)).toEqual([]);
-  });
+  }, 90_000);
 
   it('a reply running when Redis goes down says so, and the message is answered again once it is back', async () => {
     const threadId = await startThread(world, alice.id, 'count to three');
@@ -190,5 +190,5 @@ describe.skipIf(!redis)('Redis restarts during a thread', () => {
     history.push(user('alice: two'));
     expect(next.text).toBe(replyFor({ model: MODEL, messages: history }));
     expect(bot.logs.filter((l) => l.msg === 'threadfork is running')).toHaveLength(1);
-  }, 45_000);
+  }, 90_000);
 });

@@ -50,7 +50,7 @@ describe('restarts', () => {
       'alice: what number?',
       second.text,
     ]);
-  });
+  }, 90_000);
 
   it('answers again a message whose turn was running when the process died', async () => {
     const { world: w, bot, alice } = await setUp();
@@ -79,7 +79,7 @@ describe('restarts', () => {
       'alice: are you there?',
       answer.text,
     ]);
-  });
+  }, 90_000);
 
   it('tells a thread made under another backend why it cannot continue, without crashing', async () => {
     const { world: w, bot, alice } = await setUp();

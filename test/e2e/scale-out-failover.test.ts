@@ -89,7 +89,7 @@ describe.skipIf(!redis)('a process dies', () => {
     expect(later.text).toBe(replyFor({ model: MODEL, messages: history }));
     expect(replies(w, threadId).filter((r) => r.text.includes('"alice: are you there?'))).toHaveLength(1);
     noTrouble(second.bot);
-  });
+  }, 90_000);
 
   it("a process of another shard, which does not hold the guild, finishes the dead shard's turn", async () => {
     await redis!.restart();
@@ -132,7 +132,7 @@ describe.skipIf(!redis)('a process dies', () => {
     );
     expect(overlappingTurns(w)).toEqual([]);
     noTrouble(other.bot);
-  });
+  }, 90_000);
 
   it('a vote opened by the dead process closes at its deadline, once', async () => {
     const { w, first, second, alice } = await twoProcesses();
@@ -184,5 +184,5 @@ describe.skipIf(!redis)('a process dies', () => {
     ]);
     expect(second.bot.logs.filter((l) => l.msg === 'vote closed')).toHaveLength(1);
     noTrouble(second.bot);
-  });
+  }, 90_000);
 });

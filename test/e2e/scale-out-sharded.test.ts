@@ -104,7 +104,7 @@ describe.skipIf(!redis)('npm run start:sharded', () => {
     expect(lockTroubleAndErrors(manager)).toEqual([]);
     expect(replies(world, threadId)).toHaveLength(3);
     thread = threadId;
-  }, 60_000);
+  }, 90_000);
 
   it('answers a message once when the shard running its turn is killed (respawned; any shard may finish it)', async () => {
     const owner = shardOf(world.discord.guildId, 2);
@@ -128,7 +128,7 @@ describe.skipIf(!redis)('npm run start:sharded', () => {
     await manager.waitForLog((l) => l.msg === 'shard started' && l.shardId === owner && l.pid !== killed);
     expect(replies(world, thread).filter((r) => r.text.includes('alice2: slow one'))).toHaveLength(1);
     expect(lockTroubleAndErrors(manager)).toEqual([]);
-  }, 45_000);
+  }, 90_000);
 
   it('stops every shard cleanly on SIGTERM, then the manager', async () => {
     const pids = shardPids().filter(alive);
@@ -136,7 +136,7 @@ describe.skipIf(!redis)('npm run start:sharded', () => {
     await manager.stop();
     expect(await manager.exited).toBe(0);
     expect(pids.filter(alive)).toEqual([]);
-  });
+  }, 90_000);
 
   it('takes SHARD_COUNT over what Discord recommends', async () => {
     const manager = startSharded({ SHARD_COUNT: '1' });
@@ -149,7 +149,7 @@ describe.skipIf(!redis)('npm run start:sharded', () => {
     expect(manager.logs.filter((l) => l.msg === 'logged in').map((l) => l.shard)).toEqual([0]);
     await manager.stop();
     expect(await manager.exited).toBe(0);
-  });
+  }, 90_000);
 
   it('refuses to start sharded on SQLite, with one clear line', async () => {
     const manager = spawnBot(world.env, world.dir, SHARDED_ENTRY);

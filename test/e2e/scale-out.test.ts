@@ -92,7 +92,7 @@ describe.skipIf(!redis)('two processes on one Redis', () => {
     expect(overlappingTurns(world)).toEqual([]);
     expect(world.openai.requests.filter((r) => r.status === 400)).toEqual([]);
     for (const bot of bots) expect(lockTroubleAndErrors(bot)).toEqual([]);
-  });
+  }, 90_000);
 
   it('counts votes clicked through both processes at once exactly, and closes the ballot once', async () => {
     const threadId = await startThreadVia(world, alice.id, 'popular thread', via[0]!);
@@ -170,5 +170,5 @@ describe.skipIf(!redis)('two processes on one Redis', () => {
     expect(closings()).toHaveLength(1);
     expect(overlappingTurns(world)).toEqual([]);
     for (const bot of bots) expect(lockTroubleAndErrors(bot)).toEqual([]);
-  }, 50_000);
+  }, 90_000);
 });

@@ -9,6 +9,7 @@ import { newThread, setArchived } from './routes-channels.ts';
 import { findComponent } from './rules.ts';
 import { ChannelType, isThread, type Json } from './state.ts';
 import type {
+  AttachmentServe,
   ChannelRec,
   ChannelView,
   InteractionHandle,
@@ -206,12 +207,22 @@ export class Driver {
 
   // ---- people acting ----
 
+  expireAttachments(): void {
+    for (const a of this.#ctx.store.attachments.values()) a.expiresAt = 0;
+  }
+
   postMessage(
     channelId: string,
     userId: string,
     content: string,
     opts: {
-      attachments?: { filename: string; content: string; contentType?: string }[];
+      attachments?: {
+        filename: string;
+        content: string | Uint8Array;
+        contentType?: string;
+        /** How the attachment's URL answers downloads (a status other than 200, a delay): for failure tests. */
+        serve?: AttachmentServe;
+      }[];
       replyTo?: string;
       via?: string;
     } = {},
@@ -228,8 +239,9 @@ export class Driver {
     }
     const files: FileInput[] = (opts.attachments ?? []).map((a) => ({
       filename: a.filename,
-      data: Buffer.from(a.content),
+      data: typeof a.content === 'string' ? Buffer.from(a.content) : Buffer.from(a.content),
       ...(a.contentType !== undefined ? { contentType: a.contentType } : {}),
+      ...(a.serve !== undefined ? { serve: a.serve } : {}),
     }));
     const m = this.#ctx.gateway.deliverVia(opts.via, () =>
       createMessage(this.#ctx, {

@@ -12,6 +12,8 @@ import type { DiscordEmulator, DiscordEmulatorOptions } from './types.ts';
 
 export { shardOf } from './gateway.ts';
 export type {
+  AttachmentDownload,
+  AttachmentServe,
   AttachmentView,
   ChannelView,
   DiscordEmulator,
@@ -72,6 +74,7 @@ export async function createDiscordEmulator(options: DiscordEmulatorOptions = {}
     createTextChannel: (name) => driver.createTextChannel(name),
     createThread: (t) => driver.createThread(t),
     postMessage: (channelId, userId, content, opts) => driver.postMessage(channelId, userId, content, opts),
+    expireAttachments: () => driver.expireAttachments(),
     runCommand: (c) => driver.runCommand(c),
     runMessageCommand: (c) => driver.runMessageCommand(c),
     clickButton: (c) => driver.clickButton(c),
@@ -86,6 +89,7 @@ export async function createDiscordEmulator(options: DiscordEmulatorOptions = {}
     unarchiveThread: (threadId) => driver.unarchiveThread(threadId),
     waitFor: (probe, opts) => driver.waitFor(probe, opts),
     requests: rest.requests,
+    attachmentDownloads: rest.attachmentDownloads,
     commands: (guildId) => driver.commands(guildId),
     injectFailure: (f) => rest.injectFailure(f),
     dropConnection: () => gateway.drop(),

@@ -1,3 +1,4 @@
+import { createHmac, randomBytes } from 'node:crypto';
 // Creating, editing and deleting messages, with mentions, attachments and gateway dispatches.
 import type { Ctx } from './context.ts';
 import { Errors, formError } from './errors.ts';
@@ -6,12 +7,20 @@ import { computePinged, parseMentions } from './mentions.ts';
 import { has, P } from './permissions.ts';
 import { MessageFlags } from './rules.ts';
 import { isThread, type Json } from './state.ts';
-import type { AllowedMentions, AttachmentRec, ChannelRec, MessageRec, Pinged } from './types.ts';
+import type {
+  AllowedMentions,
+  AttachmentRec,
+  AttachmentServe,
+  ChannelRec,
+  MessageRec,
+  Pinged,
+} from './types.ts';
 
 export interface FileInput {
   filename: string;
   data: Buffer;
   contentType?: string;
+  serve?: AttachmentServe;
 }
 
 export interface NewMessage {
@@ -50,16 +59,32 @@ function isObj(v: unknown): v is Obj {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** How long an attachment URL works, as Discord's signed CDN URLs (about a day). */
+export const ATTACHMENT_URL_TTL_MS = 24 * 60 * 60_000;
+const URL_SECRET = randomBytes(16);
+
+/** The signature of an attachment URL (Discord's `hm`): an HMAC of its path and times. */
+export function attachmentSignature(pathname: string, ex: string, is: string): string {
+  return createHmac('sha256', URL_SECRET).update(`${pathname}?ex=${ex}&is=${is}`).digest('hex');
+}
+
 export function storeAttachment(ctx: Ctx, channelId: string, f: FileInput): AttachmentRec {
   const id = ctx.store.ids.next();
+  const now = Date.now();
+  const expiresAt = now + ATTACHMENT_URL_TTL_MS;
+  const path = `/attachments/${channelId}/${id}/${encodeURIComponent(f.filename)}`;
+  const ex = Math.floor(expiresAt / 1000).toString(16);
+  const is = Math.floor(now / 1000).toString(16);
   const rec: AttachmentRec = {
     id,
     filename: f.filename,
     size: f.data.length,
-    url: `${ctx.baseUrl}/attachments/${channelId}/${id}/${encodeURIComponent(f.filename)}`,
+    url: `${ctx.baseUrl}${path}?ex=${ex}&is=${is}&hm=${attachmentSignature(path, ex, is)}&`,
     data: f.data,
+    expiresAt,
   };
   if (f.contentType !== undefined) rec.contentType = f.contentType;
+  if (f.serve !== undefined) rec.serve = f.serve;
   ctx.store.attachments.set(id, rec);
   return rec;
 }

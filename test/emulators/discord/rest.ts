@@ -1,16 +1,16 @@
 // HTTP front: /api/v10 routing, auth, body parsing (JSON and multipart), rate limits, injected failures,
 // request recording, and attachment downloads.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Ctx } from './context.ts';
+import { type Ctx, later } from './context.ts';
 import { ApiError, Errors } from './errors.ts';
-import type { FileInput } from './messages.ts';
+import { attachmentSignature, type FileInput } from './messages.ts';
 import { RateLimiter } from './ratelimit.ts';
 import { hashOf, majorOf, matchRoute, type RouteDef } from './router.ts';
 import { appRoutes } from './routes-app.ts';
 import { channelRoutes } from './routes-channels.ts';
 import { webhookRoutes } from './routes-webhooks.ts';
 import { validateBody } from './spec.ts';
-import type { FailureSpec, RecordedRequest } from './types.ts';
+import type { AttachmentDownload, FailureSpec, RecordedRequest } from './types.ts';
 
 const ROUTES: RouteDef[] = [...appRoutes, ...channelRoutes, ...webhookRoutes];
 
@@ -20,6 +20,7 @@ interface Failure extends FailureSpec {
 
 export class RestServer {
   requests: RecordedRequest[] = [];
+  attachmentDownloads: AttachmentDownload[] = [];
   #ctx: Ctx;
   #limiter = new RateLimiter();
   #failures: Failure[] = [];
@@ -47,7 +48,7 @@ export class RestServer {
     const method = (req.method ?? 'GET').toUpperCase();
     const raw = await readBody(req);
     if (url.pathname.startsWith('/attachments/')) {
-      this.#serveAttachment(url.pathname, res);
+      this.#serveAttachment(url, res);
       return;
     }
     const apiPath = url.pathname.replace(/^\/api(\/v\d+)?/, '');
@@ -170,19 +171,36 @@ export class RestServer {
     res.end(text);
   }
 
-  #serveAttachment(pathname: string, res: ServerResponse): void {
-    const id = pathname.split('/')[3] ?? '';
+  /** Discord's CDN: the URL must carry its signature, and works until it expires (then 404, as Discord answers). */
+  #serveAttachment(url: URL, res: ServerResponse): void {
+    const id = url.pathname.split('/')[3] ?? '';
     const a = this.#ctx.store.attachments.get(id);
-    if (!a) {
+    const ex = url.searchParams.get('ex') ?? '';
+    const is = url.searchParams.get('is') ?? '';
+    const signed = url.searchParams.get('hm') === attachmentSignature(url.pathname, ex, is);
+    if (!a || !signed || Date.now() >= a.expiresAt || Date.now() >= Number.parseInt(ex, 16) * 1000) {
       res.writeHead(404, { 'Content-Type': 'text/plain' });
       res.end('Not Found');
       return;
     }
-    res.writeHead(200, {
-      'Content-Type': a.contentType ?? 'application/octet-stream',
-      'Content-Length': String(a.data.length),
-    });
-    res.end(a.data);
+    const status = a.serve?.status ?? 200;
+    this.attachmentDownloads.push({ attachmentId: a.id, filename: a.filename, status, at: Date.now() });
+    const answer = () => {
+      if (res.destroyed) return;
+      if (status !== 200) {
+        res.writeHead(status, { 'Content-Type': 'text/plain' });
+        res.end(`status ${status}`);
+        return;
+      }
+      res.writeHead(200, {
+        'Content-Type': a.contentType ?? 'application/octet-stream',
+        'Content-Length': String(a.data.length),
+      });
+      res.end(a.data);
+    };
+    const delayMs = a.serve?.delayMs ?? 0;
+    if (delayMs > 0) later(this.#ctx, delayMs, answer);
+    else answer();
   }
 }
 

@@ -136,11 +136,23 @@ export interface DiscordEmulator {
     userId: string,
     content: string,
     opts?: {
-      attachments?: { filename: string; content: string; contentType?: string }[];
+      /** `content`: text, or the file's bytes (an image, a PDF). */
+      attachments?: {
+        filename: string;
+        content: string | Uint8Array;
+        contentType?: string;
+        /** How the attachment's URL answers downloads (a status other than 200, a delay): for failure tests. */
+        serve?: AttachmentServe;
+      }[];
       replyTo?: string;
       via?: string;
     },
   ): MessageView;
+  /**
+   * Time passes for attachment URLs: every URL handed out so far expires (404 from now on), as Discord's signed CDN
+   * URLs do after about a day. Attachments posted later get fresh URLs.
+   */
+  expireAttachments(): void;
   /** `via`: deliver the INTERACTION_CREATE to this gateway session only. */
   runCommand(c: {
     channelId: string;
@@ -195,6 +207,8 @@ export interface DiscordEmulator {
     opts?: { timeoutMs?: number; message?: string },
   ): Promise<T>;
   requests: RecordedRequest[];
+  /** Every download of a message attachment (GET of its URL), in order. */
+  attachmentDownloads: AttachmentDownload[];
   commands(guildId?: string): unknown[];
   injectFailure(f: FailureSpec): void;
   dropConnection(): void;
@@ -251,13 +265,29 @@ export interface ChannelRec {
   rateLimitPerUser: number;
 }
 
+/** How an attachment's URL answers: `status` (default 200, the file) after `delayMs` (default 0). */
+export interface AttachmentServe {
+  status?: number;
+  delayMs?: number;
+}
+
+export interface AttachmentDownload {
+  attachmentId: string;
+  filename: string;
+  status: number;
+  at: number;
+}
+
 export interface AttachmentRec {
+  serve?: AttachmentServe;
   id: string;
   filename: string;
   size: number;
   contentType?: string;
   url: string;
   data: Buffer;
+  /** When the signed URL stops working (ms since the epoch); the URL's `ex` says the same in hex seconds. */
+  expiresAt: number;
 }
 
 export interface AllowedMentions {

@@ -3,10 +3,11 @@ import { badRequest, invalidType, missingParam, modelNotFound } from './errors.t
 import { SseWriter, sendJson } from './http.ts';
 import { newChatCompletionId, nowSeconds } from './ids.ts';
 import { isObject } from './input.ts';
+import { bytesDigest, checkFileData, checkImageUrl, refuseWithoutVision } from './media.ts';
 import { pace } from './pacing.ts';
 import { countTokens, generateReply, tokenize } from './reply.ts';
 import type { Ctx, Route } from './router.ts';
-import type { Json, ReplyMessage, Role } from './types.ts';
+import type { Attachment, Json, ReplyMessage, Role } from './types.ts';
 import { bodyObject, optionalBoolean, optionalNumber } from './validate.ts';
 
 export const LLAMA_N_MESSAGE = 'Only one completion choice is allowed';
@@ -34,16 +35,50 @@ function chatMessages(v: unknown): ReplyMessage[] {
       );
     }
     let text = '';
+    const attachments: Attachment[] = [];
     if (typeof m.content === 'string') text = m.content;
     else if (Array.isArray(m.content)) {
-      for (const p of m.content) if (isObject(p) && typeof p.text === 'string') text += p.text;
+      m.content.forEach((p, j) => {
+        const at = `${param}.content[${j}]`;
+        if (!isObject(p)) throw invalidType(at, 'an object', p);
+        if (p.type === 'image_url' || p.type === 'file') {
+          if (m.role !== 'user')
+            throw badRequest(
+              `Invalid value: '${p.type}'. Supported values are: 'text' and 'refusal'.`,
+              `${at}.type`,
+              'invalid_value',
+            );
+          attachments.push(chatAttachment(p, at));
+        } else if (typeof p.text === 'string') text += p.text;
+      });
     } else if (m.content !== null && m.content !== undefined) {
       throw invalidType(`${param}.content`, 'one of a string or array of objects', m.content);
     }
     if (m.role === 'tool' || m.role === 'function') return;
-    out.push({ role: m.role as Role, text });
+    out.push(
+      attachments.length > 0 ? { role: m.role as Role, text, attachments } : { role: m.role as Role, text },
+    );
   });
   return out;
+}
+
+/** An `image_url` or `file` content part of a user message, checked as OpenAI checks it. */
+function chatAttachment(p: Json, param: string): Attachment {
+  if (p.type === 'image_url') {
+    const image = p.image_url;
+    if (!isObject(image)) throw invalidType(`${param}.image_url`, 'an object', image);
+    if (image.detail !== undefined && !['low', 'high', 'auto'].includes(String(image.detail)))
+      throw badRequest(
+        `Invalid value: '${String(image.detail)}'. Supported values are: 'low', 'high', and 'auto'.`,
+        `${param}.image_url.detail`,
+        'invalid_value',
+      );
+    return checkImageUrl(image.url, `${param}.image_url.url`);
+  }
+  const file = p.file;
+  if (!isObject(file)) throw invalidType(`${param}.file`, 'an object', file);
+  if (typeof file.file_id === 'string') return { kind: 'file', digest: bytesDigest(file.file_id) };
+  return checkFileData(file.file_data, file.filename, `${param}.file`);
 }
 
 function usageOf(prompt: number, completion: number): Json {
@@ -77,6 +112,7 @@ async function createChatCompletion({ state, body, res }: Ctx): Promise<void> {
   const streamOptions = b.stream_options;
   const includeUsage = isObject(streamOptions) && streamOptions.include_usage === true;
   if (!state.config.models.includes(model)) throw modelNotFound(model);
+  refuseWithoutVision(model, messages, 'chat');
   const promptTokens = messages.reduce((sum, m) => sum + countTokens(m.text), 0);
   if (promptTokens > state.config.contextWindowTokens) {
     throw badRequest(

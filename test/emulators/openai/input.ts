@@ -1,7 +1,8 @@
 /** Input items: validation, normalization into the shape the API stores and lists, and the text the model sees. */
 import { badRequest, invalidType, notFound } from './errors.ts';
 import { newItemId, newMessageId } from './ids.ts';
-import type { Json, ReplyMessage, Role } from './types.ts';
+import { attachmentOf, checkInputPart } from './media.ts';
+import type { Attachment, Json, ReplyMessage, Role } from './types.ts';
 
 const ROLES: readonly Role[] = ['user', 'assistant', 'system', 'developer'];
 const ITEM_ID_PREFIX: Record<string, string> = {
@@ -50,6 +51,7 @@ function normalizePart(part: unknown, role: Role, param: string): Json {
       return { type, refusal: part.refusal };
     case 'input_image':
     case 'input_file':
+      return checkInputPart(part, param);
     case 'input_audio':
       return { ...part };
     default:
@@ -152,12 +154,15 @@ export function messageOf(item: Json): ReplyMessage | undefined {
   if (item.type !== 'message' || !Array.isArray(item.content)) return undefined;
   const role = item.role as Role;
   let text = '';
+  const attachments: Attachment[] = [];
   for (const part of item.content) {
     if (!isObject(part)) continue;
     if (typeof part.text === 'string') text += part.text;
     else if (typeof part.refusal === 'string') text += part.refusal;
+    const attachment = attachmentOf(part);
+    if (attachment) attachments.push(attachment);
   }
-  return { role, text };
+  return attachments.length > 0 ? { role, text, attachments } : { role, text };
 }
 
 export function messagesOf(items: Json[]): ReplyMessage[] {

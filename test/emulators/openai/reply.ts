@@ -4,7 +4,7 @@
  * produced a reply.
  */
 import { createHash } from 'node:crypto';
-import type { ReplyInput } from './types.ts';
+import type { Attachment, ReplyInput } from './types.ts';
 
 export const REFUSAL_TEXT = "I can't help with that.";
 export const THINK_PREFIX = '<think>hidden reasoning</think>';
@@ -42,10 +42,24 @@ function lastUserText(input: ReplyInput): string {
   return '';
 }
 
+/**
+ * What the reply says of the images and files the model saw, in the order it saw them:
+ * `saw 2 images, 1 file [img 1a2b3c4d, img 5e6f7a8b, file 9c0d1e2f]` (digests: sha256 of the bytes, 8 hex chars).
+ */
+export function attachmentsLine(seen: readonly Attachment[]): string {
+  const images = seen.filter((a) => a.kind === 'image').length;
+  const files = seen.length - images;
+  const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+  const list = seen.map((a) => `${a.kind === 'image' ? 'img' : 'file'} ${a.digest}`).join(', ');
+  return `saw ${plural(images, 'image')}, ${plural(files, 'file')} [${list}]`;
+}
+
 /** The one-line reply: `[model] reply k to "..." · saw n msgs · digest xxxxxxxx[ · style "..."][ · t=..][ · choice i]`. */
 function headline(input: ReplyInput): string {
   const k = input.messages.filter((m) => m.role === 'assistant').length + 1;
   let line = `[${input.model}] reply ${k} to "${lastUserText(input).slice(0, 60)}" · saw ${input.messages.length} msgs · digest ${digestOf(input)}`;
+  const seen = input.messages.flatMap((m) => m.attachments ?? []);
+  if (seen.length > 0) line += ` · ${attachmentsLine(seen)}`;
   if (input.instructions) line += ` · style "${input.instructions.slice(0, 40)}"`;
   if (input.temperature !== undefined) line += ` · t=${input.temperature}`;
   if (input.choiceIndex !== undefined && input.choiceIndex > 0) line += ` · choice ${input.choiceIndex}`;

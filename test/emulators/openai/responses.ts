@@ -13,6 +13,7 @@ import { SseWriter, sendJson } from './http.ts';
 import { newMessageId, newResponseId, nowSeconds } from './ids.ts';
 import { isObject, messagesOf, normalizeInput, withId } from './input.ts';
 import { paginate } from './list.ts';
+import { refuseWithoutVision } from './media.ts';
 import { pace } from './pacing.ts';
 import { countTokens, generateReply, tokenize } from './reply.ts';
 import type { Ctx, Route } from './router.ts';
@@ -158,6 +159,7 @@ function responseObject(id: string, t: TurnParams): Json {
 async function createResponse({ state, body, res, rec }: Ctx): Promise<void> {
   const t = parseTurn(state, body);
   const messages = messagesOf([...t.history, ...t.input]);
+  refuseWithoutVision(t.model, messages, 'responses');
   const inputTokens = countTokens(t.instructions) + messages.reduce((n, m) => n + countTokens(m.text), 0);
   if (inputTokens > state.config.contextWindowTokens) {
     throw badRequest(CONTEXT_EXCEEDED_MESSAGE, 'input', 'context_length_exceeded');

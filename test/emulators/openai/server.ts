@@ -20,7 +20,8 @@ import type {
 } from './types.ts';
 
 export const DEFAULT_API_KEY = 'sk-test-emulator';
-export const DEFAULT_MODELS = ['gpt-4.1-mini', 'gpt-4.1', 'gpt-5-mini', 'gpt-4o-mini'];
+/** `gpt-3.5-turbo` takes text only: it refuses images and files (media.ts). */
+export const DEFAULT_MODELS = ['gpt-4.1-mini', 'gpt-4.1', 'gpt-5-mini', 'gpt-4o-mini', 'gpt-3.5-turbo'];
 export const DEFAULT_CONTEXT_WINDOW = 200_000;
 
 const routes: Route[] = [...conversationRoutes, ...responseRoutes, ...chatRoutes, ...modelRoutes];

@@ -74,6 +74,14 @@ export type Role = 'user' | 'assistant' | 'system' | 'developer';
 export interface ReplyMessage {
   role: Role;
   text: string;
+  /** Images and files the message carries, each with 8 hex chars of the sha256 of its bytes. */
+  attachments?: Attachment[];
+}
+
+/** An image or file the model sees. */
+export interface Attachment {
+  kind: 'image' | 'file';
+  digest: string;
 }
 
 /** Everything the model sees for one reply. */

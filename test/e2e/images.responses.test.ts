@@ -1,0 +1,3 @@
+import { imageScenarios } from './scenarios/images.ts';
+
+imageScenarios('responses');
