@@ -2,9 +2,11 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { Client, Events, GatewayIntentBits, Options, Routes } from 'discord.js';
 import OpenAI from 'openai';
 import { createBackend } from './backends/index.ts';
-import { commands } from './commands/index.ts';
+import { commands, messageCommands } from './commands/index.ts';
 import type { Config } from './config.ts';
 import { createAbuseGuard } from './core/abuse.ts';
+import { createArenaService } from './core/arena.ts';
+import { createArenaLog } from './core/arena-log.ts';
 import { createAttachmentStore } from './core/attachments.ts';
 import { createBudgetService } from './core/budgets.ts';
 import { createHistoryLog } from './core/history-log.ts';
@@ -44,7 +46,10 @@ const systemClock = {
 
 /** Registers the slash commands: in one guild when DISCORD_GUILD_ID is set (instant), else globally. */
 export async function registerCommands(client: Client<true>, guildId: string | undefined): Promise<number> {
-  const body = commands.map((command) => command.data);
+  const body = [
+    ...commands.map((command) => command.data),
+    ...messageCommands.map((command) => command.data),
+  ];
   const route = guildId
     ? Routes.applicationGuildCommands(client.application.id, guildId)
     : Routes.applicationCommands(client.application.id);
@@ -154,6 +159,7 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
     logger,
     audit: createAuditLog({ client, channelId: config.discord.auditChannelId }),
   });
+  const arena = createArenaLog(store);
   const budgets = createBudgetService({
     store,
     clock: systemClock,
@@ -166,6 +172,7 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
     budgets,
     abuse: createAbuseGuard({ store, clock: systemClock, limits: config.abuse }),
     sessions,
+    arena,
     log: createHistoryLog(store),
     store,
     locks,
@@ -192,6 +199,7 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
   const ctx: BotContext = {
     threads,
     settings: createSettingsService({ sessions, maxAlternatives: config.alternatives.maxCount }),
+    arena: createArenaService({ arena, store, clock: systemClock, salt: config.exportSalt }),
     config,
     logger,
     attachments,
@@ -199,6 +207,7 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
     canManageServer,
     budgets,
     commands,
+    messageCommands,
   };
   routeEvents({ client, ctx, logger });
 

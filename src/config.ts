@@ -130,6 +130,7 @@ const envSchema = z.object({
   VOTE_SECONDS: optional(int(5, 86_400)).default(120),
   VOTE_QUORUM: optional(int(0, 100)).default(0),
   BLIND_VOTES: optional(z.enum(['true', 'false'], { error: 'must be true or false' })).default('false'),
+  EXPORT_SALT: optional(z.string().min(16, 'must be at least 16 characters')),
   MODERATOR_ROLE_IDS: optional(idList).default([]),
   AUDIT_CHANNEL_ID: optional(snowflake),
   SHUTDOWN_GRACE_SECONDS: optional(int(0, 600)).default(10),
@@ -190,6 +191,8 @@ export interface Config {
     blind: boolean;
   };
   moderatorRoleIds: string[];
+  /** Salt for the voters' hashes in /export votes; undefined: a random salt made once and kept in the store. */
+  exportSalt: string | undefined;
   logLevel: (typeof logLevels)[number];
   /**
    * The HTTP endpoint for Prometheus metrics, /healthz and /readyz; undefined (no METRICS_PORT) serves none. Run
@@ -280,6 +283,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       blind: e.BLIND_VOTES === 'true',
     },
     moderatorRoleIds: e.MODERATOR_ROLE_IDS,
+    exportSalt: e.EXPORT_SALT,
     logLevel: e.LOG_LEVEL,
     metrics: e.METRICS_PORT === undefined ? undefined : { port: e.METRICS_PORT, host: e.METRICS_HOST },
     budgets: {

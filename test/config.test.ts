@@ -29,6 +29,16 @@ describe('configuration', () => {
     });
   });
 
+  it('takes EXPORT_SALT when long enough, and names a short one without printing it', () => {
+    expect(parseConfig(valid).exportSalt).toBeUndefined();
+    expect(parseConfig({ ...valid, EXPORT_SALT: 'a-long-enough-salt' }).exportSalt).toBe(
+      'a-long-enough-salt',
+    );
+    const problems = problemsOf({ ...valid, EXPORT_SALT: 'short' });
+    expect(problems).toEqual([expect.stringMatching(/^EXPORT_SALT must be at least 16 characters/)]);
+    expect(problems.join('\n')).not.toContain('short"');
+  });
+
   it('names a missing DISCORD_TOKEN in one line', () => {
     expect(problemsOf({ OPENAI_API_KEY: 'sk' })).toEqual([
       expect.stringMatching(/^DISCORD_TOKEN is required/),

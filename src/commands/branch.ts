@@ -1,5 +1,6 @@
 import {
   ApplicationCommandOptionType,
+  AttachmentBuilder,
   ButtonStyle,
   MessageFlags,
   PermissionFlagsBits,
@@ -7,6 +8,7 @@ import {
 } from 'discord.js';
 import type { BranchView } from '../core/branch-tree.ts';
 import { BadInputError, NotAllowedError } from '../core/errors.ts';
+import { branchTreeSvg, svgToPng } from '../discord/charts.ts';
 import type { Command } from '../discord/context.ts';
 import { customId } from '../discord/custom-ids.ts';
 import {
@@ -81,7 +83,9 @@ export function branchLine(branch: BranchView): string {
   const origin = branch.parentId ? `from ${branch.parentId}` : 'root';
   const when = `<t:${Math.floor(branch.createdAt / 1000)}:R>`;
   const turns = `${branch.turns} turn${branch.turns === 1 ? '' : 's'}`;
-  const text = `${indent}${marker} **${branch.id}** ${truncate(branchLabel(branch), 60)} · ${origin} · ${turns} · <@${branch.createdBy}> ${when}${branch.active ? ' · **active**' : ''}`;
+  // Where it forked: after how many items (messages and replies) of its parent's history.
+  const fork = branch.parentId ? ` · forked at item ${branch.forkPoint}` : '';
+  const text = `${indent}${marker} **${branch.id}** ${truncate(branchLabel(branch), 60)} · ${origin} · ${turns}${fork} · <@${branch.createdBy}> ${when}${branch.active ? ' · **active**' : ''}`;
   return text;
 }
 
@@ -106,9 +110,16 @@ export const branch = {
     const sub = interaction.options.getSubcommand();
     if (sub === 'list') {
       const branches = await ctx.threads.listBranches(threadId);
+      const png = svgToPng(branchTreeSvg(branches));
       await interaction.reply({
         flags: MessageFlags.Ephemeral,
-        embeds: [fitEmbed(renderBranchList(branches, interaction.options.getInteger('page') ?? 1))],
+        embeds: [
+          {
+            ...fitEmbed(renderBranchList(branches, interaction.options.getInteger('page') ?? 1)),
+            image: { url: 'attachment://branches.png' },
+          },
+        ],
+        files: [new AttachmentBuilder(png, { name: 'branches.png' })],
         allowedMentions: NO_PINGS,
       });
       return;

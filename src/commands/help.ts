@@ -36,6 +36,7 @@ export const help = {
             'Use /alternatives to get several replies at once; the thread votes on which one it continues with.',
             '',
             commandReference(ctx.commands),
+            ...ctx.messageCommands.map((c) => `**${c.data.name}** (Apps menu of a message) — ${c.help}`),
           ].join('\n'),
         },
       ],

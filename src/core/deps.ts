@@ -1,4 +1,5 @@
 import type { AbuseGuard } from './abuse.ts';
+import type { ArenaLog } from './arena-log.ts';
 import type { AttachmentStore } from './attachments.ts';
 import type { BudgetService } from './budgets.ts';
 import type { HistoryLog } from './history-log.ts';
@@ -20,6 +21,8 @@ export interface CoreDeps {
   telemetry: Telemetry;
   defaults: ThreadSettings;
   limits: { maxAlternatives: number; cooldownMs: number };
+  /** Where applied votes are recorded for the server's leaderboard; absent: they are not recorded. */
+  arena?: ArenaLog;
   /** Token budgets (src/core/spending.ts reserves and settles); absent: nothing is counted or refused. */
   budgets?: BudgetService;
   /** Message rate, queue bound, model allowlist, style length; absent: no such limits. */

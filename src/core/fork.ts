@@ -34,6 +34,11 @@ export interface ForkSpec {
   count: number;
   /** The new user turn the alternatives answer; undefined: answer the last user message again. */
   prompt: { item: Item; replyTo: string } | undefined;
+  /**
+   * "Alternatives from here": answer again the user item at `index` of the active branch's history, replying to the
+   * Discord message `replyTo`. The alternatives fork right after that item; the turns after it stay on the old branch.
+   */
+  from?: { index: number; replyTo: string | undefined };
   /** Waiting messages the fork answers: they stay in the inbox until the vote opens, so a crash loses none. */
   answers: readonly PendingMessage[];
   styles: readonly string[];
@@ -81,6 +86,12 @@ export async function runFork(deps: CoreDeps, held: HeldThread, spec: ForkSpec):
     base = parentHistory;
     input = [spec.prompt.item];
     forkPoint = parentHistory.length;
+  } else if (spec.from) {
+    const item = (await prefixOf(parentHistory, spec.from.index + 1).read(spec.from.index))[0];
+    if (item?.role !== 'user') throw new BadInputError('That reply is not on the thread’s current branch.');
+    forkPoint = spec.from.index + 1;
+    base = prefixOf(parentHistory, spec.from.index);
+    input = [item];
   } else {
     // "Answer again": the last user item is in the last few items (a turn is a user item and its reply).
     const tail = await parentHistory.read(Math.max(0, parentHistory.length - 4));
@@ -168,7 +179,7 @@ export async function runFork(deps: CoreDeps, held: HeldThread, spec: ForkSpec):
             model: alternative.option.model,
             blind: vote.blind,
           },
-          replyToMessageId: spec.prompt?.replyTo ?? spec.answers.at(-1)?.messageId,
+          replyToMessageId: spec.prompt?.replyTo ?? spec.from?.replyTo ?? spec.answers.at(-1)?.messageId,
         }),
       );
     }

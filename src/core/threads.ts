@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { type BranchView, branchViews, prunableBranches } from './branch-tree.ts';
-import type { CoreDeps } from './deps.ts';
+import type { CoreDeps, HeldThread } from './deps.ts';
+import { userItemIndex } from './earlier-turn.ts';
 import { BadInputError, BotError, NotAllowedError, NotFoundError, RateLimitedError } from './errors.ts';
 import { runFork } from './fork.ts';
 import {
@@ -56,6 +57,11 @@ export interface AlternativesRequest {
   styles: readonly string[];
   models: readonly string[];
   temperature: number | undefined;
+  /**
+   * "Alternatives from here": the Discord message an earlier bot reply answered; the alternatives replace that reply
+   * on a new branch (the turns after it stay on the old one). Undefined: answer the prompt, or the last message.
+   */
+  from?: string;
 }
 
 /** Everything the Discord layer asks of the core; each thread's work goes through its worker. */
@@ -200,6 +206,16 @@ export function createThreadService(
       await deps.budgets.check({ guildId: session.guildId, userId, threadId, isModerator }, each * fresh);
     }
     return wanted;
+  }
+
+  async function earlierTurn(held: HeldThread, messageId: string) {
+    const session = await held.read();
+    const index = await userItemIndex(deps.log.view(session, session.activeBranchId), messageId);
+    if (index === undefined)
+      throw new BadInputError(
+        'That reply is not on the thread’s current branch (or is not the first message of a reply).',
+      );
+    return { index, replyTo: messageId };
   }
 
   function cooldownError(waitMs: number): RateLimitedError {
@@ -353,11 +369,16 @@ export function createThreadService(
     checkAlternatives,
 
     async requestAlternatives(request) {
-      const count = await checkAlternatives({ ...request, withPrompt: request.prompt !== undefined });
+      // From an earlier reply, every alternative is new (the old reply is not one of them), as with a prompt.
+      const count = await checkAlternatives({
+        ...request,
+        withPrompt: request.prompt !== undefined || request.from !== undefined,
+      });
       const undoCooldown = await takeCooldown(request.userId, request.isModerator);
       try {
-        return await workers.run(request.threadId, (held) =>
+        return await workers.run(request.threadId, async (held) =>
           runFork(core, held, {
+            ...(request.from === undefined ? {} : { from: await earlierTurn(held, request.from) }),
             invokerId: request.userId,
             isModerator: request.isModerator,
             count,

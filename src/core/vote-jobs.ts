@@ -1,3 +1,4 @@
+import { outcomeOf } from './arena-log.ts';
 import type { CoreDeps, HeldThread } from './deps.ts';
 import { safely } from './deps.ts';
 import { cancelFork, postBallot } from './fork.ts';
@@ -37,6 +38,7 @@ export async function applyWinner(deps: CoreDeps, held: HeldThread): Promise<voi
   await held.update((s) =>
     applyVoteEvent(s, { type: 'applied', voteId: vote.id, parentProvider, winnerProvider }),
   );
+  await recordOutcome(deps, held.threadId);
   deps.telemetry.vote({ outcome: 'closed', reason: vote.closedBy?.reason ?? 'close' });
   logger.info(
     {
@@ -49,6 +51,18 @@ export async function applyWinner(deps: CoreDeps, held: HeldThread): Promise<voi
     'vote closed',
   );
   await refreshBallot(deps, held.threadId);
+}
+
+/** The applied vote goes to its server's leaderboard; a failure there is logged and never holds up the thread. */
+async function recordOutcome(deps: CoreDeps, threadId: string): Promise<void> {
+  const { arena, log, sessions } = deps;
+  if (!arena) return;
+  await safely(deps, { threadId, what: 'record the vote for the leaderboard' }, async () => {
+    const session = await sessions.get(threadId);
+    if (!session?.guildId || session.vote?.status !== 'applied') return;
+    const outcome = await outcomeOf(session, session.vote, log);
+    if (outcome) await arena.append(session.guildId, outcome);
+  });
 }
 
 /** Closes the thread's open vote on its plurality leader if its deadline has passed (an atomic transition). */

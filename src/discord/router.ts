@@ -79,6 +79,7 @@ export function routeEvents({
   logger: Logger;
 }): void {
   const byName = new Map(ctx.commands.map((command) => [command.data.name, command]));
+  const messageCommandsByName = new Map(ctx.messageCommands.map((command) => [command.data.name, command]));
 
   async function onMessage(message: Message): Promise<void> {
     if (message.author.bot || message.system || !message.inGuild()) return;
@@ -142,6 +143,8 @@ export function routeEvents({
     if (interaction.isChatInputCommand()) {
       const command = byName.get(interaction.commandName);
       if (command) await command.execute(interaction, ctx);
+    } else if (interaction.isMessageContextMenuCommand()) {
+      await messageCommandsByName.get(interaction.commandName)?.execute(interaction, ctx);
     } else if (interaction.isAutocomplete()) {
       await byName.get(interaction.commandName)?.autocomplete?.(interaction, ctx);
     } else if (interaction.isButton()) {

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { commands } from '../../src/commands/index.ts';
+import { commands, messageCommands } from '../../src/commands/index.ts';
 import { createWorld, type World } from './harness.ts';
 
 let world: World;
@@ -16,11 +16,14 @@ describe('foundation', () => {
     expect(bot.logs.some((l) => l.msg === 'logged in')).toBe(true);
     const registered = world.discord.commands(world.discord.guildId) as { name: string }[];
     expect(registered.map((c) => c.name).sort()).toEqual([
+      'Alternatives from here',
       'alternatives',
       'branch',
       'budget',
       'chat',
+      'export',
       'help',
+      'leaderboard',
       'settings',
       'usage',
     ]);
@@ -41,6 +44,9 @@ describe('foundation', () => {
       '/settings',
       '/usage',
       '/budget',
+      '/leaderboard',
+      '/export votes',
+      'Alternatives from here',
       '/help',
     ]) {
       expect(text).toContain(name);
@@ -67,8 +73,9 @@ describe('foundation', () => {
         child.once('exit', (code) => done({ code, stdout }));
       });
       expect(result.code).toBe(0);
-      expect(result.stdout).toMatch(new RegExp(`Registered ${commands.length} commands in guild`));
-      expect((fresh.discord.commands(fresh.discord.guildId) as unknown[]).length).toBe(commands.length);
+      const count = commands.length + messageCommands.length;
+      expect(result.stdout).toMatch(new RegExp(`Registered ${count} commands in guild`));
+      expect((fresh.discord.commands(fresh.discord.guildId) as unknown[]).length).toBe(count);
     } finally {
       await fresh.close();
     }

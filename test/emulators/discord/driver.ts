@@ -270,6 +270,42 @@ export class Driver {
     return this.#handle(rec);
   }
 
+  runMessageCommand(c: {
+    userId: string;
+    name: string;
+    targetMessageId: string;
+    via?: string;
+  }): InteractionHandle {
+    const { store } = this.#ctx;
+    const m = store.messages.get(c.targetMessageId);
+    if (!m || m.deleted || m.ephemeral)
+      throw new Error(`runMessageCommand: unknown message ${c.targetMessageId}`);
+    this.#user(c.userId);
+    const isIt = (cmd: Json): boolean => cmd.name === c.name && cmd.type === 3;
+    const cmd = store.commandsOf(store.guildId).find(isIt) ?? store.commandsOf('global').find(isIt);
+    if (!cmd)
+      throw new Error(`runMessageCommand: no message command ${JSON.stringify(c.name)} is registered`);
+    if (
+      typeof cmd.default_member_permissions === 'string' &&
+      !this.#commandOverrides.has(`${c.name}:${c.userId}`) &&
+      !has(store.permissionsOf(c.userId), BigInt(cmd.default_member_permissions))
+    ) {
+      throw new Error(`${c.name} is not available to ${c.userId} (default_member_permissions)`);
+    }
+    const data: Json = {
+      id: cmd.id ?? store.ids.next(),
+      name: c.name,
+      type: 3,
+      target_id: m.id,
+      resolved: { messages: { [m.id]: store.messageJson(m) } },
+    };
+    if (cmd.guild_id !== undefined) data.guild_id = cmd.guild_id;
+    const rec = this.#ctx.gateway.deliverVia(c.via, () =>
+      this.#interact(InteractionType.APPLICATION_COMMAND, m.channelId, c.userId, data),
+    );
+    return this.#handle(rec);
+  }
+
   readonly #commandOverrides = new Set<string>();
 
   /** What a server admin does in Integrations settings: let this member use a command whatever it requires. */

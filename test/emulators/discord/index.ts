@@ -76,6 +76,7 @@ export async function createDiscordEmulator(options: DiscordEmulatorOptions = {}
     postMessage: (channelId, userId, content, opts) => driver.postMessage(channelId, userId, content, opts),
     expireAttachments: () => driver.expireAttachments(),
     runCommand: (c) => driver.runCommand(c),
+    runMessageCommand: (c) => driver.runMessageCommand(c),
     clickButton: (c) => driver.clickButton(c),
     allowCommand: (name, userId) => driver.allowCommand(name, userId),
     autocomplete: (c) => driver.autocomplete(c),

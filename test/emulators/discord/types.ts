@@ -163,6 +163,16 @@ export interface DiscordEmulator {
     via?: string;
   }): InteractionHandle;
   /**
+   * A message context-menu command ("Apps" on a message): an APPLICATION_COMMAND of data.type 3 with `target_id`
+   * and the message in `resolved.messages`, in the message's channel. The command must be registered with type 3.
+   */
+  runMessageCommand(c: {
+    userId: string;
+    name: string;
+    targetMessageId: string;
+    via?: string;
+  }): InteractionHandle;
+  /**
    * `stale`: the click of a client that still shows an older render (the button may be gone or disabled now).
    * `via`: deliver the INTERACTION_CREATE to this gateway session only.
    */
