@@ -1,6 +1,6 @@
-import { Resvg } from '@resvg/resvg-js';
 import type { UsageReport } from '../core/budgets.ts';
 import { totalTokens } from '../core/budgets.ts';
+import { escapeXml, svgToPng } from './charts.ts';
 import { tokens } from './wording.ts';
 
 /**
@@ -15,8 +15,7 @@ const LEFT = 150;
 const BAR = WIDTH - LEFT - 150;
 
 /** Cut first, then escape: a cut must never split an entity. */
-const escapeXml = (text: string) =>
-  (text.length > 40 ? `${text.slice(0, 39)}…` : text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const label = (text: string) => escapeXml(text.length > 40 ? `${text.slice(0, 39)}…` : text);
 
 interface Row {
   label: string;
@@ -30,10 +29,10 @@ interface Row {
 function rowSvg(row: Row, y: number): string {
   const filled = row.scale > 0 ? Math.max(2, Math.min(1, row.value / row.scale) * BAR) : 0;
   return [
-    `<text x="${LEFT - 10}" y="${y + 19}" text-anchor="end" font-size="14" fill="#dbdee1">${escapeXml(row.label)}</text>`,
+    `<text x="${LEFT - 10}" y="${y + 19}" text-anchor="end" font-size="14" fill="#dbdee1">${label(row.label)}</text>`,
     `<rect x="${LEFT}" y="${y + 6}" width="${BAR}" height="18" rx="4" fill="#3a3c42"/>`,
     `<rect x="${LEFT}" y="${y + 6}" width="${filled.toFixed(1)}" height="18" rx="4" fill="${row.color}"/>`,
-    `<text x="${LEFT + BAR + 10}" y="${y + 19}" font-size="13" fill="#b5bac1">${escapeXml(row.caption)}</text>`,
+    `<text x="${LEFT + BAR + 10}" y="${y + 19}" font-size="13" fill="#b5bac1">${label(row.caption)}</text>`,
   ].join('');
 }
 
@@ -69,7 +68,7 @@ export function usageSvg(title: string, report: UsageReport): string {
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" font-family="DejaVu Sans, Arial, sans-serif">`,
     `<rect width="100%" height="100%" rx="8" fill="#2b2d31"/>`,
-    `<text x="16" y="28" font-size="16" font-weight="bold" fill="#f2f3f5">${escapeXml(title)}</text>`,
+    `<text x="16" y="28" font-size="16" font-weight="bold" fill="#f2f3f5">${label(title)}</text>`,
     ...body,
     '</svg>',
   ].join('');
@@ -77,6 +76,5 @@ export function usageSvg(title: string, report: UsageReport): string {
 
 /** The chart as PNG bytes. */
 export function usageChart(title: string, report: UsageReport): Buffer {
-  const svg = usageSvg(title, report);
-  return new Resvg(svg, { font: { loadSystemFonts: true } }).render().asPng();
+  return svgToPng(usageSvg(title, report));
 }

@@ -42,12 +42,12 @@ describe('the /usage chart', () => {
     const month = record(10, [{ model: '<b>&"evil"</b>', tokens: 10, cost: 0 }]);
     const svg = usageSvg('Usage', report(record(0), month));
     expect(svg).not.toContain('<b>');
-    expect(svg).toContain('&#60;b&#62;&#38;&#34;evil&#34;');
+    expect(svg).toContain('&lt;b&gt;&amp;&quot;evil&quot;');
     const long = usageSvg(
       'Usage',
       report(record(0), record(10, [{ model: '&'.repeat(100), tokens: 10, cost: 0 }])),
     );
-    expect(long).toContain(`${'&#38;'.repeat(39)}…<`);
+    expect(long).toContain(`${'&amp;'.repeat(39)}…<`);
     const png = usageChart('Usage', report(record(0), month));
     expect(png.subarray(0, 8).toString('hex')).toBe('89504e470d0a1a0a');
   });
