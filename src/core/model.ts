@@ -86,6 +86,8 @@ export interface PendingMessage {
   receivedAt: number;
   /** How many times a turn for it was started; a start without an end means the process died during it. */
   attempts: number;
+  /** In the failed list: the message whose Retry button brings this one back too (the last of its batch). */
+  retryWith?: string;
   /** Its author was a moderator when it arrived (for BUDGET_EXEMPT_MODERATORS). */
   moderator?: boolean;
   /** Its images and files, already stored as blobs (text attachments are in `text`). */

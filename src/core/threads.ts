@@ -347,14 +347,15 @@ export function createThreadService(
     async retry(threadId, messageId) {
       let found = false;
       await sessions.update(threadId, (s) => {
-        const message = s.failed.find((m) => m.messageId === messageId);
-        found = message !== undefined;
-        if (!message) return s;
+        // The clicked message, and the others of the batch that failed with it, in their order.
+        const batch = s.failed.filter((m) => m.messageId === messageId || m.retryWith === messageId);
+        found = batch.some((m) => m.messageId === messageId);
+        if (!found) return s;
         // A failed turn may have reached the provider: count it as an attempt, so the retry cleans up after it.
         return {
           ...s,
-          failed: s.failed.filter((m) => m !== message),
-          inbox: [...s.inbox, { ...message, attempts: 1 }],
+          failed: s.failed.filter((m) => !batch.includes(m)),
+          inbox: [...s.inbox, ...batch.map(({ retryWith: _, ...m }) => ({ ...m, attempts: 1 }))],
         };
       });
       if (!found) throw new NotFoundError('This message was already answered or retried.');

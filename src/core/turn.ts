@@ -57,7 +57,8 @@ export function failMessages(session: ThreadSession, batch: readonly PendingMess
     inbox: session.inbox.filter((m) => !ids.has(m.messageId)),
     failed: [
       ...session.failed.filter((m) => !ids.has(m.messageId)),
-      ...batch.map((m) => ({ ...m, attempts: 0 })),
+      // The Retry button sits on the batch's last message: it brings the whole batch back.
+      ...batch.map((m) => ({ ...m, attempts: 0, retryWith: batch.at(-1)!.messageId })),
     ].slice(-MAX_FAILED),
   };
 }

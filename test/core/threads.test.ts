@@ -223,6 +223,35 @@ describe('turns', () => {
     await expect(core.turns.retry(THREAD, 'm1')).rejects.toThrow(/already answered/);
   });
 
+  it('brings a whole gathered batch back with the Retry button of its failed reply', async () => {
+    const core = await startedCore();
+    await core.sessions.update(THREAD, (s) => ({
+      ...s,
+      settings: { ...s.settings, gatherMessages: true },
+      inbox: ['one', 'two', 'three'].map((text, i) => ({
+        messageId: `g${i + 1}`,
+        authorId: 'u1',
+        authorName: 'u1',
+        text: `u1: ${text}`,
+        receivedAt: 0,
+        attempts: 0,
+      })),
+    }));
+    await core.sessions.setHasWork(THREAD, true);
+    core.backend.failNext.push(new UpstreamError('unavailable', 'Down.', { retryable: true }));
+    await core.threads.resume();
+    await core.turns.idle();
+    expect(core.presenter.replies[0]!.outcome).toMatchObject({ kind: 'failed', retryMessageId: 'g3' });
+    expect((await core.sessions.get(THREAD))!.failed.map((m) => m.messageId)).toEqual(['g1', 'g2', 'g3']);
+    await core.turns.retry(THREAD, 'g3');
+    await core.turns.idle();
+    expect(await core.history()).toEqual([
+      'u1: one\n\nu1: two\n\nu1: three',
+      'reply to "u1: one\n\nu1: two\n\nu1: three" after 0 items',
+    ]);
+    expect((await core.sessions.get(THREAD))!.failed).toEqual([]);
+  });
+
   it('answers again, after a restart, a message whose turn was interrupted', async () => {
     const core = await startedCore();
     // What a process that died mid-turn leaves behind: the message in the inbox, one attempt started.
