@@ -175,7 +175,12 @@ describe('a fork that fails', () => {
     expect((await asked.response()).content).toMatch(
       /The bot restarted before the alternatives were written/,
     );
-    expect(alternativesIn(w, threadId).map((m) => m.content)).toEqual([
+    // Both are posted as they end, at once: in either order.
+    expect(
+      alternativesIn(w, threadId)
+        .map((m) => m.content)
+        .sort(),
+    ).toEqual([
       '**A** · default\n⚠️ The bot restarted before this alternative was written.',
       '**B** · default\n⚠️ The bot restarted before this alternative was written.',
     ]);

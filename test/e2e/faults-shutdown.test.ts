@@ -228,8 +228,9 @@ describe('SIGTERM', () => {
     expect(stopped.code).toBe(0);
     expect(stopped.ms).toBeLessThan(15_000);
 
-    // Each alternative ended, stopped, with no Stop button and no cursor; the vote opened on them.
-    const shown = alternativesIn(w, threadId);
+    // Each alternative ended, stopped, with no Stop button and no cursor; the vote opened on them. (Which of the two
+    // was posted first depends on whose first words came first: order them by letter.)
+    const shown = alternativesIn(w, threadId).sort((a, b) => a.content.localeCompare(b.content));
     expect(shown.map((m) => m.content.split('\n')[0])).toEqual(['**A** · one', '**B** · two']);
     for (const m of shown) {
       expect(isStreaming(m)).toBe(false);
