@@ -1,7 +1,7 @@
 /** Hand-written fakes of the core's ports that record what they were asked. */
 
 import { createKeyedMutex } from '../src/core/keyed-mutex.ts';
-import type { Item, ProviderState, Vote } from '../src/core/model.ts';
+import type { Item, ProviderState, ThreadSettings, Vote } from '../src/core/model.ts';
 import type {
   Clock,
   Generated,
@@ -185,3 +185,16 @@ export function createRecordingPresenter(): ThreadPresenter & {
     },
   };
 }
+
+/** A thread's settings as the core tests start them: model "m", quorum 1, nothing automatic. */
+export const TEST_SETTINGS: ThreadSettings = {
+  model: 'm',
+  instructions: undefined,
+  alternativesCount: 2,
+  autoAlternatives: 0,
+  alternativesEnabled: true,
+  quorum: 1,
+  voteMs: 60_000,
+  gatherMessages: false,
+  blind: false,
+};

@@ -12,20 +12,11 @@ import {
   createMemoryStore,
   createRecordingPresenter,
   silentLogger,
+  TEST_SETTINGS,
 } from '../fakes.ts';
 
 const THREAD = 'old-thread';
-const settings = {
-  model: 'm',
-  instructions: undefined,
-  alternativesCount: 2,
-  autoAlternatives: 0,
-  alternativesEnabled: true,
-  quorum: 5,
-  voteMs: 60_000,
-  gatherMessages: false,
-  blind: false,
-};
+const settings = { ...TEST_SETTINGS, quorum: 5 };
 const item = (id: string, role: 'user' | 'assistant', text: string) => ({ id, role, text });
 const branchV1 = (
   id: string,

@@ -12,6 +12,7 @@ import {
   createMemoryStore,
   createRecordingPresenter,
   silentLogger,
+  TEST_SETTINGS,
 } from '../fakes.ts';
 import { png } from '../fixtures/media.ts';
 
@@ -40,17 +41,7 @@ describe('attachments of pruned branches', () => {
       logger: silentLogger,
       telemetry: noTelemetry,
       attachments,
-      defaults: {
-        model: 'm',
-        instructions: undefined,
-        alternativesCount: 2,
-        autoAlternatives: 0,
-        alternativesEnabled: true,
-        quorum: 1,
-        voteMs: 60_000,
-        gatherMessages: false,
-        blind: false,
-      },
+      defaults: TEST_SETTINGS,
       limits: { maxAlternatives: 5, cooldownMs: 0 },
     });
     await threads.startThread({ threadId: THREAD, guildId: 'g', userId: 'u1' });

@@ -13,7 +13,13 @@ import { createSessionRepository } from '../../src/core/sessions.ts';
 import { noTelemetry } from '../../src/core/telemetry.ts';
 import { type AlternativesRequest, createThreadService } from '../../src/core/threads.ts';
 import { openStore } from '../../src/store/index.ts';
-import { createFakeBackend, createManualClock, createRecordingPresenter, silentLogger } from '../fakes.ts';
+import {
+  createFakeBackend,
+  createManualClock,
+  createRecordingPresenter,
+  silentLogger,
+  TEST_SETTINGS,
+} from '../fakes.ts';
 
 const THREAD = 'thread-1';
 const dir = mkdtempSync(join(tmpdir(), 'threadfork-spending-'));
@@ -76,17 +82,7 @@ async function createCore(
         maxQueued: options.maxQueued ?? 0,
       },
     }),
-    defaults: {
-      model: 'm',
-      instructions: undefined,
-      alternativesCount: 2,
-      autoAlternatives: 0,
-      alternativesEnabled: true,
-      quorum: 1,
-      voteMs: 60_000,
-      gatherMessages: false,
-      blind: false,
-    },
+    defaults: TEST_SETTINGS,
     limits: { maxAlternatives: 5, cooldownMs: options.cooldownMs ?? 0 },
   });
   await threads.startThread({ threadId: THREAD, guildId: 'g1', userId: 'u1' });

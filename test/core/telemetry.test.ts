@@ -13,6 +13,7 @@ import {
   createMemoryStore,
   createRecordingPresenter,
   silentLogger,
+  TEST_SETTINGS,
 } from '../fakes.ts';
 
 const THREAD = 'thread-1';
@@ -49,17 +50,7 @@ async function createCore() {
     logger: silentLogger,
     telemetry,
     limits: { maxAlternatives: 5, cooldownMs: 0 },
-    defaults: {
-      model: 'm',
-      instructions: undefined,
-      alternativesCount: 2,
-      autoAlternatives: 0,
-      alternativesEnabled: true,
-      quorum: 1,
-      voteMs: 60_000,
-      gatherMessages: false,
-      blind: false,
-    },
+    defaults: TEST_SETTINGS,
   });
   await threads.startThread({ threadId: THREAD, guildId: 'g', userId: 'u1' });
   let n = 0;

@@ -14,6 +14,7 @@ import {
   createMemoryStore,
   createRecordingPresenter,
   silentLogger,
+  TEST_SETTINGS,
 } from '../fakes.ts';
 
 const THREAD = 'thread-1';
@@ -25,17 +26,7 @@ function createCore({ cooldownMs = 0, quorum = 1 } = {}) {
   const backend = createFakeBackend();
   const presenter = createRecordingPresenter();
   const clock = createManualClock();
-  const defaults = {
-    model: 'm',
-    instructions: undefined,
-    alternativesCount: 2,
-    autoAlternatives: 0,
-    alternativesEnabled: true,
-    quorum,
-    voteMs: 60_000,
-    gatherMessages: false,
-    blind: false,
-  };
+  const defaults = { ...TEST_SETTINGS, quorum };
   const threads = createThreadService({
     sessions,
     log,
