@@ -4,7 +4,8 @@
  * same figures as JSON to bench/results/latest.json. Figures are printed, never asserted.
  *
  * Part 6 (streaming CPU) runs in this process alone, with no bot and no emulator: see bench/streaming.ts. Part 7
- * (history length) runs the core in this process on the real SQLite store: see bench/history.ts.
+ * (history length) runs the core in this process on the real SQLite store: see bench/history.ts. Part 8 (memory)
+ * has the bot answer 10,000 turns over 100 threads and samples its memory: see bench/memory.ts.
  *
  * `npm run bench -- 1 3` runs parts 1 and 3 only (part 4 comes with part 1); only a full run writes latest.json.
  */
@@ -15,6 +16,7 @@ import { FORK_COUNT, type ForkCostRow, runForkCost } from './fork-cost.ts';
 import { type HistoryResult, LONG_HISTORY, runHistory, SHORT_HISTORY } from './history.ts';
 import { type LatencyResult, REPLY_TOKENS, runLatency } from './latency.ts';
 import { describeMachine, machine } from './machine.ts';
+import { MEMORY_TURNS, type MemoryResult, type MemorySample, runMemory } from './memory.ts';
 import {
   DELTAS_PER_SECOND,
   REPLY_KINDS,
@@ -216,7 +218,7 @@ function throughputRows(t: ThroughputResult): Row[] {
     },
     {
       part: '3',
-      figure: 'peak memory of the bot process (VmHWM)',
+      figure: 'peak memory of the bot process (VmHWM; target <= 200 MB)',
       ours:
         t.peakMemoryMb === undefined
           ? 'unavailable'
@@ -247,7 +249,37 @@ function tokenRows(rows: readonly TokensRow[]): Row[] {
   }));
 }
 
-const wanted = new Set(process.argv.slice(2).filter((a) => /^[1-7]$/.test(a)));
+function memoryRows(m: MemoryResult): Row[] {
+  const settings = `${m.threads} threads · ${m.turns / m.threads} messages each, 10 at a time · 0 latency · raised limits`;
+  const at = (s: MemorySample) =>
+    `${s.rssMb?.toFixed(0) ?? '?'} MB (heap ${s.heapUsedMb?.toFixed(0) ?? '?'} MB)`;
+  const first = m.samples[0]!;
+  const last = m.samples.at(-1)!;
+  const rows: Row[] = [
+    {
+      part: '8',
+      figure: `bot RSS after start · after ${last.turns.toLocaleString('en')} turns (target: flat)`,
+      ours: `${at(first)} · ${at(last)}`,
+      baseline: '',
+      ratio: '',
+      settings,
+    },
+    {
+      part: '8',
+      figure: 'bot RSS along the way · peak (VmHWM)',
+      ours: `${m.samples
+        .slice(1, -1)
+        .map((s) => `${s.rssMb?.toFixed(0) ?? '?'} MB at ${s.turns.toLocaleString('en')}`)
+        .join(' · ')} · peak ${m.peakRssMb?.toFixed(0) ?? '?'} MB`,
+      baseline: '',
+      ratio: '',
+      settings: `${m.turnsPerSecond.toFixed(1)} turns/s`,
+    },
+  ];
+  return rows;
+}
+
+const wanted = new Set(process.argv.slice(2).filter((a) => /^\d+$/.test(a)));
 const runs = (part: string) => wanted.size === 0 || wanted.has(part) || (part === '4' && wanted.has('1'));
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -288,8 +320,14 @@ if (runs('2')) await part('forkCost', () => runForkCost(log), forkRows);
 if (runs('3')) await part('throughput', () => runThroughput(log), throughputRows);
 if (runs('5')) await part('tokens', () => runTokens(log), tokenRows);
 if (runs('7')) await part('history', () => runHistory(log), historyRows);
+if (runs('8'))
+  await part(
+    'memory',
+    () => runMemory(log, { turns: MEMORY_TURNS, threads: 100, sampleAt: [1000, 5000] }),
+    memoryRows,
+  );
 
-const order = ['1', '2', '3', '4', '5', '6', '7'];
+const order = ['1', '2', '3', '4', '5', '6', '7', '8'];
 rows.sort((a, b) => order.indexOf(a.part) - order.indexOf(b.part));
 console.log(renderTable(rows));
 console.log();
