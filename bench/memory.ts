@@ -178,7 +178,12 @@ if (import.meta.main) {
   const turns = Number(process.argv[2] ?? MEMORY_TURNS);
   const threads = Number(process.argv[3] ?? 100);
   console.log(`memory: ${turns} turns over ${threads} threads (0 latency, raised limits)`);
-  const result = await runMemory((line) => console.log(line), { turns, threads });
+  // Alone, it samples after every round.
+  const sampleAt = Array.from(
+    { length: Math.ceil(turns / (threads * PER_ROUND)) },
+    (_, i) => (i + 1) * threads * PER_ROUND,
+  );
+  const result = await runMemory((line) => console.log(line), { turns, threads, sampleAt });
   console.log(
     `peak RSS ${result.peakRssMb?.toFixed(0) ?? '?'} MB · ${result.turnsPerSecond.toFixed(1)} turns/s\n${JSON.stringify(result)}`,
   );
