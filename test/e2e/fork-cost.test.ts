@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_PRICES } from '../../src/core/budgets.ts';
 import type { BackendKind } from '../../src/core/model.ts';
 import type { RecordedRequest } from '../emulators/openai/index.ts';
+import { openAISpecValidator } from '../emulators/openai/spec-validator.ts';
 import { createWorld, MODEL, openVote, startThread, type World } from './harness.ts';
 
 let world: World | undefined;
@@ -57,6 +58,14 @@ async function forkOnce(backend: BackendKind, options: { coldCache: boolean }) {
   const after = await threadUsage(w, threadId, alice.id);
   const requests = forkRequests(w, since);
   expect(requests).toHaveLength(3);
+  // One prompt_cache_key for the thread's turn and its alternatives, which does not hand over the thread id; the
+  // bodies are what OpenAI's spec describes.
+  const turn = w.openai.requests.find((r) => r.route === 'POST /v1/responses' && r.status === 200)!;
+  const keys = [turn, ...requests].map((r) => (r.body as { prompt_cache_key?: string }).prompt_cache_key);
+  expect(new Set(keys).size).toBe(1);
+  expect(keys[0]).toMatch(/^tf-[\w-]{22}$/);
+  expect(keys[0]).not.toContain(threadId);
+  for (const r of requests) openAISpecValidator().assertValid('CreateResponse', r.body);
   const spent = { input: after.input - before.input, cached: after.cached - before.cached };
   const prompt = requests[0]!.seen!.inputTokens;
   return {
