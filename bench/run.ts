@@ -12,7 +12,13 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { kilobytes, now, round, seconds } from './common.ts';
-import { FORK_COUNT, type ForkCostRow, runForkCost } from './fork-cost.ts';
+import {
+  FORK_COUNT,
+  type ForkCachingRow,
+  type ForkCostRow,
+  runForkCaching,
+  runForkCost,
+} from './fork-cost.ts';
 import { type HistoryResult, LONG_HISTORY, runHistory, SHORT_HISTORY } from './history.ts';
 import { type LatencyResult, REPLY_TOKENS, runLatency } from './latency.ts';
 import { describeMachine, machine } from './machine.ts';
@@ -168,6 +174,38 @@ function forkRows(rows: readonly ForkCostRow[]): Row[] {
   ];
 }
 
+function forkCachingRows(rows: readonly ForkCachingRow[]): Row[] {
+  const settings =
+    'count 3 + prompt · history ≈ 1,500 tokens · 400 ms to 1st token · 50 tok/s · 200-token replies · gpt-4.1-mini prices';
+  const of = (backend: string, mode: string) => rows.find((r) => r.backend === backend && r.mode === mode);
+  const backends = [...new Set(rows.map((r) => r.backend))];
+  return backends.flatMap((backend): Row[] => {
+    const warm = of(backend, 'warm');
+    const cold = of(backend, 'cold');
+    const off = of(backend, 'off');
+    const x = (r: ForkCachingRow | undefined, pick: (r: ForkCachingRow) => number) =>
+      r ? `${pick(r).toFixed(2)}` : '–';
+    return [
+      {
+        part: '2',
+        figure: `billed input of one /alternatives over one turn's at the full price (${backend}): after a turn · cold cache`,
+        ours: `${x(warm, (r) => r.billedOverTurn)} · ${x(cold, (r) => r.billedOverTurn)} (cached ${warm?.cached.join('/') ?? '–'} · ${cold?.cached.join('/') ?? '–'})`,
+        baseline: `${x(off, (r) => r.billedOverTurn)} without caching`,
+        ratio: warm && off ? ratio(warm.billedOverTurn, off.billedOverTurn) : '',
+        settings,
+      },
+      {
+        part: '2',
+        figure: `T(3)/T(1) at the provider, the others started at the first one's first token (${backend}): after a turn · cold`,
+        ours: `${x(warm, (r) => r.providerRatio)} · ${x(cold, (r) => r.providerRatio)}`,
+        baseline: `${x(off, (r) => r.providerRatio)} without caching`,
+        ratio: '',
+        settings,
+      },
+    ];
+  });
+}
+
 function throughputRows(t: ThroughputResult): Row[] {
   const settings = `${THREADS} threads × ${MESSAGES_PER_THREAD} messages posted at once · 0 latency · ${RAISED}`;
   const routes = t.discordRoutes;
@@ -317,6 +355,7 @@ if (runs('1'))
     (r) => [...latencyRows(r), ...budgetRows(r)],
   );
 if (runs('2')) await part('forkCost', () => runForkCost(log), forkRows);
+if (runs('2')) await part('forkCaching', () => runForkCaching(log), forkCachingRows);
 if (runs('3')) await part('throughput', () => runThroughput(log), throughputRows);
 if (runs('5')) await part('tokens', () => runTokens(log), tokenRows);
 if (runs('7')) await part('history', () => runHistory(log), historyRows);

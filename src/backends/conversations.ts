@@ -3,6 +3,7 @@ import type { ResponseInputItem } from 'openai/resources/responses/responses';
 import { hasAttachments, withoutAttachments } from '../core/attachments.ts';
 import type { Item, ProviderState } from '../core/model.ts';
 import type { Generated, GenerationOptions, ModelBackend } from '../core/ports.ts';
+import { startAfterFirstToken } from './first-token-gate.ts';
 import { isAttachmentRefusal, retryWhileLocked, toUpstreamError } from './openai-errors.ts';
 import { type Attached, type AttachmentOptions, attach, responsesContent } from './parts.ts';
 import { streamResponse } from './response-stream.ts';
@@ -75,6 +76,7 @@ export function createConversationsBackend(client: OpenAI, attachments?: Attachm
       model: options.model,
       ...(options.instructions ? { instructions: options.instructions } : {}),
       ...(options.temperature !== undefined ? { temperature: options.temperature } : {}),
+      ...(options.cacheKey ? { prompt_cache_key: options.cacheKey } : {}),
     };
   }
 
@@ -134,29 +136,27 @@ export function createConversationsBackend(client: OpenAI, attachments?: Attachm
     async generateAlternatives({ history, input, variants }) {
       const all = [...(await history.read()), ...input];
       const withAll = await inputOf(all, 'fork');
-      return Promise.allSettled(
-        variants.map(async (variant): Promise<Generated> => {
-          try {
-            return await withAttachmentFallback(all, async (items) =>
-              streamResponse(
-                async () =>
-                  client.responses.create(
-                    {
-                      ...request(variant.options),
-                      input: items === all ? withAll : await inputOf(items, 'fork'),
-                      store: false,
-                      stream: true,
-                    },
-                    { signal: variant.signal },
-                  ),
-                { signal: variant.signal, onDelta: variant.onDelta },
-              ),
-            );
-          } catch (error) {
-            throw toUpstreamError(error, variant.options.model);
-          }
-        }),
-      );
+      return startAfterFirstToken(variants, async (variant): Promise<Generated> => {
+        try {
+          return await withAttachmentFallback(all, async (items) =>
+            streamResponse(
+              async () =>
+                client.responses.create(
+                  {
+                    ...request(variant.options),
+                    input: items === all ? withAll : await inputOf(items, 'fork'),
+                    store: false,
+                    stream: true,
+                  },
+                  { signal: variant.signal },
+                ),
+              { signal: variant.signal, onDelta: variant.onDelta },
+            ),
+          );
+        } catch (error) {
+          throw toUpstreamError(error, variant.options.model);
+        }
+      });
     },
 
     async transfer({ provider, from, to, sharedPrefix }): Promise<ProviderState | undefined> {

@@ -3,6 +3,7 @@ import { hasAttachments, withoutAttachments } from '../core/attachments.ts';
 import type { Item } from '../core/model.ts';
 import type { Generated, GenerationOptions, HistoryView, ModelBackend } from '../core/ports.ts';
 import { toInputItems } from './conversations.ts';
+import { startAfterFirstToken } from './first-token-gate.ts';
 import { readTail } from './history.ts';
 import { isAttachmentRefusal, toUpstreamError } from './openai-errors.ts';
 import { type AttachmentOptions, attach, type ImageDetail } from './parts.ts';
@@ -60,6 +61,7 @@ export function createResponsesBackend(client: OpenAI, attachments?: AttachmentO
               ...(options.instructions ? { instructions: options.instructions } : {}),
               ...(options.temperature !== undefined ? { temperature: options.temperature } : {}),
               ...(previousResponseId ? { previous_response_id: previousResponseId } : {}),
+              ...(options.cacheKey ? { prompt_cache_key: options.cacheKey } : {}),
               input: toInputItems(items, await attach(items, attachments, detail)),
               store: true,
               stream: true,
@@ -100,16 +102,14 @@ export function createResponsesBackend(client: OpenAI, attachments?: AttachmentO
     },
 
     generateAlternatives({ history, input, variants }) {
-      return Promise.allSettled(
-        variants.map((variant) =>
-          generate(
-            history,
-            input,
-            variant.options,
-            variant.signal,
-            variant.onDelta,
-            attachments?.forkImageDetail ?? 'low',
-          ),
+      return startAfterFirstToken(variants, (variant) =>
+        generate(
+          history,
+          input,
+          variant.options,
+          variant.signal,
+          variant.onDelta,
+          attachments?.forkImageDetail ?? 'low',
         ),
       );
     },

@@ -56,6 +56,8 @@ export interface GenerationOptions {
   model: string;
   instructions: string | undefined;
   temperature: number | undefined;
+  /** Groups one thread's requests in the provider's prompt cache (see cache-key.ts); absent: no grouping. */
+  cacheKey?: string | undefined;
 }
 
 export interface Generated {

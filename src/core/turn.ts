@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { withoutAttachments } from './attachments.ts';
+import { promptCacheKey } from './cache-key.ts';
 import { type CoreDeps, type HeldThread, safely } from './deps.ts';
 import { BotError, LockLostError, UpstreamError } from './errors.ts';
 import {
@@ -36,10 +37,16 @@ export function generationOptions(
     model?: string | undefined;
     style?: string | undefined;
     temperature?: number | undefined;
+    cacheKey?: string | undefined;
   } = {},
 ) {
   const instructions = [settings.instructions, overrides.style].filter(Boolean).join('\n\n') || undefined;
-  return { model: overrides.model ?? settings.model, instructions, temperature: overrides.temperature };
+  return {
+    model: overrides.model ?? settings.model,
+    instructions,
+    temperature: overrides.temperature,
+    cacheKey: overrides.cacheKey,
+  };
 }
 
 /** Any error as the BotError a person is shown. */
@@ -140,7 +147,7 @@ export async function answerBatch(deps: CoreDeps, held: HeldThread, batch: Pendi
       provider: branch.provider,
       history,
       input: [userItem],
-      options: generationOptions(session.settings),
+      options: generationOptions(session.settings, { cacheKey: promptCacheKey(threadId) }),
       signal,
       onDelta(delta) {
         firstTokenAt ??= clock.now();
