@@ -47,6 +47,9 @@ export async function createDiscordEmulator(options: DiscordEmulatorOptions = {}
   const driver = new Driver(ctx, rest);
 
   const server = createServer((req, res) => rest.handle(req, res));
+  // Idle keep-alive connections are closed by the client only: when the server closes one as its timer runs out, a
+  // request the client sends on it at that moment fails with ECONNRESET, and on a busy machine timers run late.
+  server.keepAliveTimeout = 0;
   server.on('upgrade', (req, socket, head) => {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     if (path === '/gateway' || path === '/gateway/') gateway.handleUpgrade(req, socket, head);

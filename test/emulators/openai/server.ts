@@ -142,6 +142,9 @@ export async function createOpenAIEmulator(options: OpenAIEmulatorOptions = {}):
   const server = createServer((req, res) => {
     void handle(state, req, res);
   });
+  // Idle keep-alive connections are closed by the client only: when the server closes one as its timer runs out, a
+  // request the client sends on it at that moment fails with ECONNRESET, and on a busy machine timers run late.
+  server.keepAliveTimeout = 0;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, '127.0.0.1', () => {
