@@ -65,7 +65,12 @@ export function createRedisIdentifyThrottler(options: RedisIdentifyThrottlerOpti
           );
           waitMs = RETRY_MS;
         }
-        if (waitMs > 0) await sleep(waitMs, undefined, { signal });
+        // An abort rejects with the signal's reason, as the loop's own check does.
+        if (waitMs > 0)
+          await sleep(waitMs, undefined, { signal }).catch((error: unknown) => {
+            signal.throwIfAborted();
+            throw error;
+          });
       }
     },
   };
