@@ -4,7 +4,9 @@
  * same figures as JSON to bench/results/latest.json. Figures are printed, never asserted.
  *
  * Part 6 (streaming CPU) runs in this process alone, with no bot and no emulator: see bench/streaming.ts. Part 7
- * (history length) runs the core in this process on the real SQLite store: see bench/history.ts.
+ * (history length) runs the core in this process on the real SQLite store: see bench/history.ts. Part 8 (several
+ * machines) runs one and then three bot processes on a private redis-server behind `npm run rest-proxy`: see
+ * bench/machines.ts.
  *
  * `npm run bench -- 1 3` runs parts 1 and 3 only (part 4 comes with part 1); only a full run writes latest.json.
  */
@@ -15,6 +17,7 @@ import { FORK_COUNT, type ForkCostRow, runForkCost } from './fork-cost.ts';
 import { type HistoryResult, LONG_HISTORY, runHistory, SHORT_HISTORY } from './history.ts';
 import { type LatencyResult, REPLY_TOKENS, runLatency } from './latency.ts';
 import { describeMachine, machine } from './machine.ts';
+import { MACHINE_MESSAGES, MACHINE_THREADS, type MachinesResult, runMachines } from './machines.ts';
 import {
   DELTAS_PER_SECOND,
   REPLY_KINDS,
@@ -40,6 +43,11 @@ const LEGEND = [
   '  fake channel, under virtual time; baseline: stripThink of the whole reply at every delta, as the core did before.',
   'history length (part 7, in this process): the core on the real SQLite store with a backend that answers at once;',
   '  CPU per turn on a thread whose branch holds 100 or 20,000 items of about 1 kB (alternating runs of 40 turns).',
+  'several machines (part 8): 1 or 3 bot processes on one Redis, all through one REST proxy (npm run rest-proxy), as',
+  "  the guild's shard (the emulator has one guild). Discord's global limit, 50 requests/s for the whole bot (enforced",
+  '  by the emulator, kept by the proxy), bounds all machines together: at about 1.5 requests a turn, ~33 turns/s',
+  '  however many machines. Here the 3 "machines" share the same 2 cores (and each gets every event of the shard),',
+  '  so CPU binds first and 3 are slower than 1; on separate machines the global limit is the ceiling.',
 ];
 
 function historyRows(r: HistoryResult): Row[] {
@@ -247,7 +255,36 @@ function tokenRows(rows: readonly TokensRow[]): Row[] {
   }));
 }
 
-const wanted = new Set(process.argv.slice(2).filter((a) => /^[1-7]$/.test(a)));
+function machinesRows({ runs }: MachinesResult): Row[] {
+  const settings = `${MACHINE_THREADS} threads × ${MACHINE_MESSAGES} messages at once · 0 latency · ${RAISED} · one REST proxy`;
+  const one = runs.find((r) => r.machines === 1);
+  return [
+    ...runs.map(
+      (r): Row => ({
+        part: '8',
+        figure: `turns per second, ${r.machines} machine${r.machines === 1 ? '' : 's'} (ceiling: Discord's global 50 requests/s)`,
+        ours: `${r.turnsPerSecond.toFixed(1)} (${r.discordRequestsPerSecond.toFixed(1)} requests/s; ${r.answered}/${r.turns} answered)`,
+        baseline: r.machines === 1 || !one ? '' : `${one.turnsPerSecond.toFixed(1)} (1 machine)`,
+        ratio: r.machines === 1 || !one ? '' : ratio(r.turnsPerSecond, one.turnsPerSecond),
+        settings: `${settings} · global 429s from Discord: ${r.discordGlobal429}, held back by the proxy: ${r.heldBackByProxy}`,
+      }),
+    ),
+    ...runs
+      .filter((r) => r.machines > 1)
+      .map(
+        (r): Row => ({
+          part: '8',
+          figure: `identify waits, ${r.machines} machines started at once (one bucket: 5 s apart, held 6 s)`,
+          ours: r.identifyWaitsMs.map((ms) => seconds(ms)).join(' · '),
+          baseline: '',
+          ratio: '',
+          settings: 'max_concurrency 1 · identify turns through Redis',
+        }),
+      ),
+  ];
+}
+
+const wanted = new Set(process.argv.slice(2).filter((a) => /^[1-8]$/.test(a)));
 const runs = (part: string) => wanted.size === 0 || wanted.has(part) || (part === '4' && wanted.has('1'));
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -288,8 +325,9 @@ if (runs('2')) await part('forkCost', () => runForkCost(log), forkRows);
 if (runs('3')) await part('throughput', () => runThroughput(log), throughputRows);
 if (runs('5')) await part('tokens', () => runTokens(log), tokenRows);
 if (runs('7')) await part('history', () => runHistory(log), historyRows);
+if (runs('8')) await part('machines', () => runMachines(log), machinesRows);
 
-const order = ['1', '2', '3', '4', '5', '6', '7'];
+const order = ['1', '2', '3', '4', '5', '6', '7', '8'];
 rows.sort((a, b) => order.indexOf(a.part) - order.indexOf(b.part));
 console.log(renderTable(rows));
 console.log();
@@ -309,7 +347,7 @@ if (wanted.size === 0 && failures.length === 0) {
     settings: {
       pace: { firstTokenMs: 400, tokensPerSecond: 50, replyTokens: REPLY_TOKENS },
       discordDefaultLimits: { messageCreate: '5 per 5 s per channel', messageEdit: '5 per 5 s per channel' },
-      raisedDiscordLimitsFor: ['forkCost', 'throughput', 'tokens'],
+      raisedDiscordLimitsFor: ['forkCost', 'throughput', 'tokens', 'machines'],
       streaming: {
         deltas: STREAMING_DELTAS,
         deltaCharacters: '2-6',
