@@ -121,6 +121,19 @@ async function runOnce(
       intervalMs: 100,
       message: `${total} replies with ${machines} machine(s)`,
     });
+  } catch (error) {
+    // What was left: threads short of replies, their last bot message, and what the bots warned about.
+    const short = threads
+      .filter(({ threadId }) => finishedReplies(world, threadId).length < MACHINE_MESSAGES)
+      .slice(0, 5)
+      .map(({ threadId }) => {
+        const last = world.discord.messages(threadId).at(-1);
+        return `${threadId}: ${finishedReplies(world, threadId).length} replies, last ${JSON.stringify(last?.content.slice(0, 60))}`;
+      });
+    const warnings = bots.flatMap((b) => b.logs.filter((l) => l.level >= 40).map((l) => l.msg));
+    throw new Error(
+      `${(error as Error).message}\n${short.join('\n')}\nbot warnings: ${[...new Set(warnings)].join(' | ')}`,
+    );
   } finally {
     clearInterval(progress);
   }
