@@ -1,5 +1,5 @@
 /**
- * Part 8, several machines: turns per second with one bot process and with three, all on one Redis and behind one
+ * Part 9, several machines: turns per second with one bot process and with three, all on one Redis and behind one
  * REST proxy (`npm run rest-proxy`), and how long each process waited for its identify turn.
  *
  * The emulator has one guild, so the three "machines" are three processes logged in as the guild's shard (Discord
@@ -41,7 +41,7 @@ export interface MachinesResult {
 
 export async function runMachines(log: (line: string) => void): Promise<MachinesResult> {
   const redis = await startRedis();
-  if (!redis) throw new Error('redis-server is not installed: part 8 needs it');
+  if (!redis) throw new Error('redis-server is not installed: part 9 needs it');
   const runs: MachinesRun[] = [];
   try {
     for (const machines of MACHINE_COUNTS) {

@@ -4,7 +4,8 @@
  * same figures as JSON to bench/results/latest.json. Figures are printed, never asserted.
  *
  * Part 6 (streaming CPU) runs in this process alone, with no bot and no emulator: see bench/streaming.ts. Part 7
- * (history length) runs the core in this process on the real SQLite store: see bench/history.ts. Part 8 (several
+ * (history length) runs the core in this process on the real SQLite store: see bench/history.ts. Part 8 (memory)
+ * has the bot answer 10,000 turns over 100 threads and samples its memory: see bench/memory.ts. Part 9 (several
  * machines) runs one and then three bot processes on a private redis-server behind `npm run rest-proxy`: see
  * bench/machines.ts.
  *
@@ -18,6 +19,7 @@ import { type HistoryResult, LONG_HISTORY, runHistory, SHORT_HISTORY } from './h
 import { type LatencyResult, REPLY_TOKENS, runLatency } from './latency.ts';
 import { describeMachine, machine } from './machine.ts';
 import { MACHINE_MESSAGES, MACHINE_THREADS, type MachinesResult, runMachines } from './machines.ts';
+import { MEMORY_TURNS, type MemoryResult, type MemorySample, runMemory } from './memory.ts';
 import {
   DELTAS_PER_SECOND,
   REPLY_KINDS,
@@ -43,7 +45,7 @@ const LEGEND = [
   '  fake channel, under virtual time; baseline: stripThink of the whole reply at every delta, as the core did before.',
   'history length (part 7, in this process): the core on the real SQLite store with a backend that answers at once;',
   '  CPU per turn on a thread whose branch holds 100 or 20,000 items of about 1 kB (alternating runs of 40 turns).',
-  'several machines (part 8): 1 or 3 bot processes on one Redis, all through one REST proxy (npm run rest-proxy), as',
+  'several machines (part 9): 1 or 3 bot processes on one Redis, all through one REST proxy (npm run rest-proxy), as',
   "  the guild's shard (the emulator has one guild). Discord's global limit, 50 requests/s for the whole bot (enforced",
   '  by the emulator, kept by the proxy), bounds all machines together: at about 1.5 requests a turn, ~33 turns/s',
   '  however many machines. Here the 3 "machines" share the same 2 cores (and each gets every event of the shard),',
@@ -224,7 +226,7 @@ function throughputRows(t: ThroughputResult): Row[] {
     },
     {
       part: '3',
-      figure: 'peak memory of the bot process (VmHWM)',
+      figure: 'peak memory of the bot process (VmHWM; target <= 200 MB)',
       ours:
         t.peakMemoryMb === undefined
           ? 'unavailable'
@@ -261,7 +263,7 @@ function machinesRows({ runs }: MachinesResult): Row[] {
   return [
     ...runs.map(
       (r): Row => ({
-        part: '8',
+        part: '9',
         figure: `turns per second, ${r.machines} machine${r.machines === 1 ? '' : 's'} (ceiling: Discord's global 50 requests/s)`,
         ours: `${r.turnsPerSecond.toFixed(1)} (${r.discordRequestsPerSecond.toFixed(1)} requests/s; ${r.answered}/${r.turns} answered)`,
         baseline: r.machines === 1 || !one ? '' : `${one.turnsPerSecond.toFixed(1)} (1 machine)`,
@@ -273,7 +275,7 @@ function machinesRows({ runs }: MachinesResult): Row[] {
       .filter((r) => r.machines > 1)
       .map(
         (r): Row => ({
-          part: '8',
+          part: '9',
           figure: `identify waits, ${r.machines} machines started at once (one bucket: 5 s apart, held 6 s)`,
           ours: r.identifyWaitsMs.map((ms) => seconds(ms)).join(' · '),
           baseline: '',
@@ -284,7 +286,37 @@ function machinesRows({ runs }: MachinesResult): Row[] {
   ];
 }
 
-const wanted = new Set(process.argv.slice(2).filter((a) => /^[1-8]$/.test(a)));
+function memoryRows(m: MemoryResult): Row[] {
+  const settings = `${m.threads} threads · ${m.turns / m.threads} messages each, 10 at a time · 0 latency · raised limits`;
+  const at = (s: MemorySample) =>
+    `${s.rssMb?.toFixed(0) ?? '?'} MB (heap ${s.heapUsedMb?.toFixed(0) ?? '?'} MB)`;
+  const first = m.samples[0]!;
+  const last = m.samples.at(-1)!;
+  const rows: Row[] = [
+    {
+      part: '8',
+      figure: `bot RSS after start · after ${last.turns.toLocaleString('en')} turns (target: flat)`,
+      ours: `${at(first)} · ${at(last)}`,
+      baseline: '',
+      ratio: '',
+      settings,
+    },
+    {
+      part: '8',
+      figure: 'bot RSS along the way · peak (VmHWM)',
+      ours: `${m.samples
+        .slice(1, -1)
+        .map((s) => `${s.rssMb?.toFixed(0) ?? '?'} MB at ${s.turns.toLocaleString('en')}`)
+        .join(' · ')} · peak ${m.peakRssMb?.toFixed(0) ?? '?'} MB`,
+      baseline: '',
+      ratio: '',
+      settings: `${m.turnsPerSecond.toFixed(1)} turns/s`,
+    },
+  ];
+  return rows;
+}
+
+const wanted = new Set(process.argv.slice(2).filter((a) => /^\d+$/.test(a)));
 const runs = (part: string) => wanted.size === 0 || wanted.has(part) || (part === '4' && wanted.has('1'));
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -325,9 +357,15 @@ if (runs('2')) await part('forkCost', () => runForkCost(log), forkRows);
 if (runs('3')) await part('throughput', () => runThroughput(log), throughputRows);
 if (runs('5')) await part('tokens', () => runTokens(log), tokenRows);
 if (runs('7')) await part('history', () => runHistory(log), historyRows);
-if (runs('8')) await part('machines', () => runMachines(log), machinesRows);
+if (runs('8'))
+  await part(
+    'memory',
+    () => runMemory(log, { turns: MEMORY_TURNS, threads: 100, sampleAt: [1000, 5000] }),
+    memoryRows,
+  );
+if (runs('9')) await part('machines', () => runMachines(log), machinesRows);
 
-const order = ['1', '2', '3', '4', '5', '6', '7', '8'];
+const order = ['1', '2', '3', '4', '5', '6', '7', '8', '9'];
 rows.sort((a, b) => order.indexOf(a.part) - order.indexOf(b.part));
 console.log(renderTable(rows));
 console.log();
