@@ -130,9 +130,12 @@ async function runOnce(
         const last = world.discord.messages(threadId).at(-1);
         return `${threadId}: ${finishedReplies(world, threadId).length} replies, last ${JSON.stringify(last?.content.slice(0, 60))}`;
       });
-    const warnings = bots.flatMap((b) => b.logs.filter((l) => l.level >= 40).map((l) => l.msg));
+    const warnings = bots.flatMap((b) => b.logs.filter((l) => l.level >= 40));
     throw new Error(
-      `${(error as Error).message}\n${short.join('\n')}\nbot warnings: ${[...new Set(warnings)].join(' | ')}`,
+      `${(error as Error).message}\n${short.join('\n')}\nbot warnings (${warnings.length}): ${warnings
+        .slice(0, 3)
+        .map((l) => JSON.stringify(l).slice(0, 1500))
+        .join('\n')}`,
     );
   } finally {
     clearInterval(progress);
