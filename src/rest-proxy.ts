@@ -46,9 +46,11 @@ rest.on('rateLimited', (info) =>
 );
 const proxy = proxyRequests(rest);
 const server = createServer((req, res) => {
+  // proxyRequests sets the status of every answer it knows (Discord's, or its own 429) and ends the response however
+  // the request went: one it could not pass on (Discord unreachable) would otherwise go back as an empty 200.
+  res.statusCode = 502;
   Promise.resolve(proxy(req, res)).catch((error: unknown) => {
     logger.warn({ err: error, method: req.method }, 'a request could not be passed on to Discord');
-    if (!res.headersSent) res.statusCode = 502;
     res.end();
   });
 });
