@@ -47,7 +47,7 @@ const LEGEND = [
   '  CPU per turn on a thread whose branch holds 100 or 20,000 items of about 1 kB (alternating runs of 40 turns).',
   'several machines (part 9): 1 or 3 bot processes on one Redis, all through one REST proxy (npm run rest-proxy), as',
   "  the guild's shard (the emulator has one guild). Discord's global limit, 50 requests/s for the whole bot (enforced",
-  '  by the emulator, kept by the proxy), bounds all machines together: at about 1.5 requests a turn, ~33 turns/s',
+  '  by the emulator; the proxy allows 45), bounds all machines together: at about 1.5 requests a turn, ~30 turns/s',
   '  however many machines. Here the 3 "machines" share the same 2 cores (and each gets every event of the shard),',
   '  so CPU binds first and 3 are slower than 1; on separate machines the global limit is the ceiling.',
 ];
