@@ -11,7 +11,9 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-const SPACING_MS = 400;
+const SPACING_MS = 800;
+/** A turn is seen here when its promise settles, which a loaded machine may delay for one waiter and not the next. */
+const SLACK_MS = 300;
 
 /** A throttler as one machine has it: its own connection to the shared Redis. */
 function machine(maxConcurrency: number) {
@@ -39,8 +41,8 @@ describe.skipIf(!redis)('identify turns through Redis', () => {
     // Shards 0, 2 and 4 share bucket 0 (max_concurrency 2), on two machines; shard 1 is alone in bucket 1.
     await Promise.all([turn('0', a, 0), turn('2', b, 2), turn('4', a, 4), turn('1', b, 1)]);
     const bucket0 = [at['0']!, at['2']!, at['4']!].sort((x, y) => x - y);
-    expect(bucket0[1]! - bucket0[0]!).toBeGreaterThanOrEqual(SPACING_MS - 20);
-    expect(bucket0[2]! - bucket0[1]!).toBeGreaterThanOrEqual(SPACING_MS - 20);
+    expect(bucket0[1]! - bucket0[0]!).toBeGreaterThanOrEqual(SPACING_MS - SLACK_MS);
+    expect(bucket0[2]! - bucket0[1]!).toBeGreaterThanOrEqual(SPACING_MS - SLACK_MS);
     expect(at['1']!).toBeLessThan(SPACING_MS);
   });
 
@@ -50,7 +52,7 @@ describe.skipIf(!redis)('identify turns through Redis', () => {
     await machine(1).waitForIdentify(0, signal);
     const restarted = Date.now();
     await machine(1).waitForIdentify(0, signal);
-    expect(Date.now() - restarted).toBeGreaterThanOrEqual(SPACING_MS - 50);
+    expect(Date.now() - restarted).toBeGreaterThanOrEqual(SPACING_MS - SLACK_MS);
   });
 
   it('stops waiting when the shard gives up (its signal aborts)', async () => {
