@@ -5,7 +5,9 @@
  *
  * Part 6 (streaming CPU) runs in this process alone, with no bot and no emulator: see bench/streaming.ts. Part 7
  * (history length) runs the core in this process on the real SQLite store: see bench/history.ts. Part 8 (memory)
- * has the bot answer 10,000 turns over 100 threads and samples its memory: see bench/memory.ts.
+ * has the bot answer 10,000 turns over 100 threads and samples its memory: see bench/memory.ts. Part 9 (several
+ * machines) runs one and then three bot processes on a private redis-server behind `npm run rest-proxy`: see
+ * bench/machines.ts.
  *
  * `npm run bench -- 1 3` runs parts 1 and 3 only (part 4 comes with part 1); only a full run writes latest.json.
  */
@@ -22,6 +24,7 @@ import {
 import { type HistoryResult, LONG_HISTORY, runHistory, SHORT_HISTORY } from './history.ts';
 import { type LatencyResult, REPLY_TOKENS, runLatency } from './latency.ts';
 import { describeMachine, machine } from './machine.ts';
+import { MACHINE_MESSAGES, MACHINE_THREADS, type MachinesResult, runMachines } from './machines.ts';
 import { MEMORY_TURNS, type MemoryResult, type MemorySample, runMemory } from './memory.ts';
 import {
   DELTAS_PER_SECOND,
@@ -48,6 +51,11 @@ const LEGEND = [
   '  fake channel, under virtual time; baseline: stripThink of the whole reply at every delta, as the core did before.',
   'history length (part 7, in this process): the core on the real SQLite store with a backend that answers at once;',
   '  CPU per turn on a thread whose branch holds 100 or 20,000 items of about 1 kB (alternating runs of 40 turns).',
+  'several machines (part 9): 1 or 3 bot processes on one Redis, all through one REST proxy (npm run rest-proxy), as',
+  "  the guild's shard (the emulator has one guild). Discord's global limit, 50 requests/s for the whole bot (enforced",
+  '  by the emulator; the proxy allows 45), bounds all machines together: at about 1.5 requests a turn, ~30 turns/s',
+  '  however many machines. Here the 3 "machines" share the same 2 cores (and each gets every event of the shard),',
+  '  so CPU binds first and 3 are slower than 1; on separate machines the global limit is the ceiling.',
 ];
 
 function historyRows(r: HistoryResult): Row[] {
@@ -287,6 +295,35 @@ function tokenRows(rows: readonly TokensRow[]): Row[] {
   }));
 }
 
+function machinesRows({ runs }: MachinesResult): Row[] {
+  const settings = `${MACHINE_THREADS} threads × ${MACHINE_MESSAGES} messages at once · 0 latency · ${RAISED} · one REST proxy`;
+  const one = runs.find((r) => r.machines === 1);
+  return [
+    ...runs.map(
+      (r): Row => ({
+        part: '9',
+        figure: `turns per second, ${r.machines} machine${r.machines === 1 ? '' : 's'} (ceiling: Discord's global 50 requests/s)`,
+        ours: `${r.turnsPerSecond.toFixed(1)} (${r.discordRequestsPerSecond.toFixed(1)} requests/s; ${r.answered}/${r.turns} answered)`,
+        baseline: r.machines === 1 || !one ? '' : `${one.turnsPerSecond.toFixed(1)} (1 machine)`,
+        ratio: r.machines === 1 || !one ? '' : ratio(r.turnsPerSecond, one.turnsPerSecond),
+        settings: `${settings} · global 429s from Discord: ${r.discordGlobal429}, held back by the proxy: ${r.heldBackByProxy}`,
+      }),
+    ),
+    ...runs
+      .filter((r) => r.machines > 1)
+      .map(
+        (r): Row => ({
+          part: '9',
+          figure: `identify waits, ${r.machines} machines started at once (one bucket: 5 s apart, held 6 s)`,
+          ours: r.identifyWaitsMs.map((ms) => seconds(ms)).join(' · '),
+          baseline: '',
+          ratio: '',
+          settings: 'max_concurrency 1 · identify turns through Redis',
+        }),
+      ),
+  ];
+}
+
 function memoryRows(m: MemoryResult): Row[] {
   const settings = `${m.threads} threads · ${m.turns / m.threads} messages each, 10 at a time · 0 latency · raised limits`;
   const at = (s: MemorySample) =>
@@ -365,8 +402,9 @@ if (runs('8'))
     () => runMemory(log, { turns: MEMORY_TURNS, threads: 100, sampleAt: [1000, 5000] }),
     memoryRows,
   );
+if (runs('9')) await part('machines', () => runMachines(log), machinesRows);
 
-const order = ['1', '2', '3', '4', '5', '6', '7', '8'];
+const order = ['1', '2', '3', '4', '5', '6', '7', '8', '9'];
 rows.sort((a, b) => order.indexOf(a.part) - order.indexOf(b.part));
 console.log(renderTable(rows));
 console.log();
@@ -386,7 +424,7 @@ if (wanted.size === 0 && failures.length === 0) {
     settings: {
       pace: { firstTokenMs: 400, tokensPerSecond: 50, replyTokens: REPLY_TOKENS },
       discordDefaultLimits: { messageCreate: '5 per 5 s per channel', messageEdit: '5 per 5 s per channel' },
-      raisedDiscordLimitsFor: ['forkCost', 'throughput', 'tokens'],
+      raisedDiscordLimitsFor: ['forkCost', 'throughput', 'tokens', 'machines'],
       streaming: {
         deltas: STREAMING_DELTAS,
         deltaCharacters: '2-6',

@@ -1,5 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { Client, Events, GatewayIntentBits, Options, Routes } from 'discord.js';
+import { Client, type ClientOptions, Events, GatewayIntentBits, Options, Routes } from 'discord.js';
 import OpenAI from 'openai';
 import { createBackend } from './backends/index.ts';
 import { commands, messageCommands } from './commands/index.ts';
@@ -25,6 +25,7 @@ import { routeEvents } from './discord/router.ts';
 import { STORE_PROBE_KEY } from './ops/checks.ts';
 import { countingFetch, createMetrics, instrumentStore, serveBotOps } from './ops/index.ts';
 import { openPersistence } from './store/index.ts';
+import { redisIdentifyThrottlerBuilder } from './store/redis-identify.ts';
 
 const SWEEP_MS = 5000;
 /** Waiting for an unreachable Redis at start: the first retry after this, doubling up to STORE_RETRY_MAX_MS. */
@@ -88,13 +89,23 @@ const SWEEPERS = {
   threads: { interval: 600, lifetime: 3600 },
 };
 
-export function createDiscordClient(config: Config): Client {
+/**
+ * `buildIdentifyThrottler`: when shards identify (discord.js's `ws` option); without it, discord.js's own, which
+ * knows only this process's shards.
+ */
+export function createDiscordClient(
+  config: Config,
+  options: { buildIdentifyThrottler?: NonNullable<ClientOptions['ws']>['buildIdentifyThrottler'] } = {},
+): Client {
   return new Client({
     intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages, GatewayIntentBits.MessageContent],
     makeCache: CACHE_LIMITS,
     sweepers: SWEEPERS,
     allowedMentions: NO_PINGS,
     ...(config.discord.apiUrl ? { rest: { api: config.discord.apiUrl } } : {}),
+    ...(options.buildIdentifyThrottler
+      ? { ws: { buildIdentifyThrottler: options.buildIdentifyThrottler } }
+      : {}),
   });
 }
 
@@ -149,7 +160,11 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
     attachments: { blobs: attachments, forkImageDetail: config.attachments.forkImageDetail },
   });
   const sessions = createSessionRepository(store);
-  const client = createDiscordClient(config);
+  // On Redis the bot may be one of several processes and machines: they take identify turns together.
+  const identify = /^rediss?:/.test(config.storeUrl)
+    ? redisIdentifyThrottlerBuilder(config.storeUrl, logger)
+    : undefined;
+  const client = createDiscordClient(config, identify ? { buildIdentifyThrottler: identify.build } : {});
   const opsServer =
     config.metrics && metrics
       ? await serveBotOps({ ...config.metrics, metrics, client, store: persistence.store, logger })
@@ -236,6 +251,7 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
       // Replies still running get the grace period, then end as "stopped"; their last edits need the client.
       await threads.shutdown(config.shutdownGraceMs);
       await client.destroy();
+      await identify?.close();
       await closePersistence();
       await opsServer?.close();
     },

@@ -74,6 +74,21 @@ const idList = z
       .filter(Boolean),
   )
   .pipe(z.array(z.string().regex(/^\d{17,20}$/, 'must be comma-separated Discord role ids')));
+/** SHARD_IDS: shard ids and ranges, `0-2,5`; sorted, without repeats. */
+const shardIdList = z.string().transform((text, ctx) => {
+  const ids = new Set<number>();
+  for (const part of text.split(',').map((p) => p.trim())) {
+    const match = /^(\d{1,6})(?:\s*-\s*(\d{1,6}))?$/.exec(part);
+    const from = Number(match?.[1]);
+    const to = match?.[2] === undefined ? from : Number(match[2]);
+    if (!match || to < from) {
+      ctx.addIssue({ code: 'custom', message: 'must be shard ids and ranges, such as 0-2,5' });
+      return z.NEVER;
+    }
+    for (let id = from; id <= to; id += 1) ids.add(id);
+  }
+  return [...ids].sort((a, b) => a - b);
+});
 const optional = <T extends z.ZodType>(schema: T) =>
   z.preprocess((value) => (value === '' ? undefined : value), schema.optional());
 const bool = z.enum(['true', 'false'], { error: 'must be true or false' }).transform((v) => v === 'true');
@@ -124,6 +139,7 @@ const envSchema = z.object({
   STORE_URL: optional(storeUrl).default('sqlite://data/threadfork.sqlite'),
   LOCK_TTL_MS: optional(int(1000, 600_000)).default(30_000),
   SHARD_COUNT: optional(int(1, 100_000)),
+  SHARD_IDS: optional(shardIdList),
   ALTERNATIVES_DEFAULT: optional(int(2, 5)).default(2),
   ALTERNATIVES_MAX: optional(int(2, 5)).default(5),
   ALTERNATIVES_COOLDOWN_SECONDS: optional(int(0, 3600)).default(30),
@@ -180,6 +196,11 @@ export interface Config {
   attachmentTimeoutMs: number;
   /** For `npm run start:sharded`: how many shards; undefined asks Discord (GET /gateway/bot). */
   shardCount: number | undefined;
+  /**
+   * For `npm run start:sharded` on one of several machines: the shards this machine runs (SHARD_IDS), out of
+   * `shardCount` on all of them; undefined runs them all.
+   */
+  shardIds: number[] | undefined;
   alternatives: {
     defaultCount: number;
     maxCount: number;
@@ -251,6 +272,17 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     throw new ConfigError([...new Set(problems)]);
   }
   const e = result.data;
+  if (e.SHARD_IDS !== undefined) {
+    if (e.SHARD_COUNT === undefined)
+      throw new ConfigError([
+        'SHARD_IDS needs SHARD_COUNT: every machine must agree on the total number of shards',
+      ]);
+    const outside = e.SHARD_IDS.filter((id) => id >= e.SHARD_COUNT!);
+    if (outside.length > 0)
+      throw new ConfigError([
+        `SHARD_IDS must be below SHARD_COUNT (${e.SHARD_COUNT}): ${outside.join(', ')} is not a shard`,
+      ]);
+  }
   if (e.ALTERNATIVES_DEFAULT > e.ALTERNATIVES_MAX) {
     throw new ConfigError([`ALTERNATIVES_DEFAULT must be at most ALTERNATIVES_MAX (${e.ALTERNATIVES_MAX})`]);
   }
@@ -274,6 +306,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,
     attachmentTimeoutMs: e.ATTACHMENT_TIMEOUT_SECONDS * 1000,
     shardCount: e.SHARD_COUNT,
+    shardIds: e.SHARD_IDS,
     alternatives: {
       defaultCount: e.ALTERNATIVES_DEFAULT,
       maxCount: e.ALTERNATIVES_MAX,
@@ -349,6 +382,53 @@ export function readEnv(
 export function loadConfigOrExit(): Config {
   try {
     return parseConfig(readEnv());
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(error.message);
+    process.exit(78);
+  }
+}
+
+/** `npm run rest-proxy`: one REST proxy in front of Discord for every process of the bot, on every machine. */
+export interface RestProxyConfig {
+  /**
+   * Where the proxy sends requests: REST_PROXY_UPSTREAM (undefined: Discord itself). Not DISCORD_API_URL, which in
+   * the bot's .env points at the proxy.
+   */
+  upstreamUrl: string | undefined;
+  port: number;
+  host: string;
+  logLevel: (typeof logLevels)[number];
+}
+
+const restProxySchema = z.object({
+  REST_PROXY_UPSTREAM: optional(httpUrl),
+  REST_PROXY_PORT: optional(int(0, 65_535)).default(8280),
+  REST_PROXY_HOST: optional(host).default('127.0.0.1'),
+  LOG_LEVEL: optional(z.enum(logLevels, { error: `must be one of ${logLevels.join(', ')}` })).default('info'),
+});
+
+/** The REST proxy's configuration (it needs no token: each caller's Authorization header goes through). */
+export function parseRestProxyConfig(env: Record<string, string | undefined>): RestProxyConfig {
+  const result = restProxySchema.safeParse(env);
+  if (!result.success)
+    throw new ConfigError([
+      ...new Set(
+        result.error.issues.map((issue) => `${String(issue.path[0] ?? 'environment')} ${issue.message}`),
+      ),
+    ]);
+  const e = result.data;
+  return {
+    upstreamUrl: e.REST_PROXY_UPSTREAM,
+    port: e.REST_PROXY_PORT,
+    host: e.REST_PROXY_HOST,
+    logLevel: e.LOG_LEVEL,
+  };
+}
+
+export function loadRestProxyConfigOrExit(): RestProxyConfig {
+  try {
+    return parseRestProxyConfig(readEnv());
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     console.error(error.message);

@@ -1,6 +1,10 @@
 /**
  * `npm run start:sharded`: the bot under discord.js's ShardingManager, one process per shard (each runs src/index.ts,
  * exactly as `npm start` does), all of them on one Redis. The shard count is SHARD_COUNT, or what Discord recommends.
+ * On several machines each runs its own SHARD_IDS (ShardingManager's shardList) out of SHARD_COUNT, all on one Redis
+ * and behind one REST proxy (`npm run rest-proxy`); see README, "Several machines".
+ * Shards identify in the turns Discord allows (max_concurrency per 5 s), which they take together through Redis
+ * (src/store/redis-identify.ts), across machines: this process starts its shards at once and they wait their turn.
  * Shards write their JSON logs through this process, each line tagged with `"shard":<id>`.
  * With METRICS_PORT, shard N serves its own endpoint on METRICS_PORT + 1 + N, and this process serves on METRICS_PORT
  * every shard's metrics (labelled `shard`) and a readiness that needs every shard ready (src/ops/shards.ts).
@@ -9,7 +13,6 @@ import { ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { REST, type RESTGetAPIGatewayBotResult, Routes, type Shard, ShardingManager } from 'discord.js';
 import { loadConfigOrExit, storeUrlSecrets } from './config.ts';
 import { createLogger, createScrubber } from './logger.ts';
@@ -27,8 +30,6 @@ const SHARD_RESPAWN_FIRST_MS = 1000;
 const SHARD_RESPAWN_MAX_MS = 5 * 60_000;
 /** A shard that stayed ready this long had recovered: its next exit starts the back-off afresh. */
 const SHARD_STABLE_MS = 2 * 60_000;
-/** Discord lets a bot identify one shard per 5 s (max_concurrency 1): shards are started this far apart. */
-const SHARD_SPAWN_SPACING_MS = 5500;
 /** How long a shard may take to stop cleanly before it is killed. */
 const SHARD_STOP_TIMEOUT_MS = 15_000;
 
@@ -88,8 +89,12 @@ try {
   process.exit(1);
 }
 
+/** This machine's shards: SHARD_IDS, or all of them. */
+const shardIds = config.shardIds ?? Array.from({ length: totalShards }, (_, id) => id);
+
 const manager = new ShardingManager(SHARD_FILE, {
   totalShards,
+  shardList: shardIds,
   token: config.discord.token,
   mode: 'process',
   // Each shard is started with the flags `npm start` uses (its environment, compile cache included, is ours).
@@ -101,14 +106,15 @@ const manager = new ShardingManager(SHARD_FILE, {
 const respawnTimers = new Set<ReturnType<typeof setTimeout>>();
 let opsServer: OpsServer | undefined;
 if (config.metrics) {
-  if (shardMetricsPort(config.metrics.port, totalShards - 1) > 65_535) {
+  const lastShard = shardIds.at(-1) ?? 0;
+  if (shardMetricsPort(config.metrics.port, lastShard) > 65_535) {
     console.error(
-      `METRICS_PORT must be at most ${65_535 - totalShards} to run ${totalShards} shards: shard N serves on METRICS_PORT+1+N.`,
+      `METRICS_PORT must be at most ${65_535 - lastShard - 1} to run shard ${lastShard}: shard N serves on METRICS_PORT+1+N.`,
     );
     process.exit(78);
   }
   try {
-    opsServer = await serveManagerOps({ ...config.metrics, totalShards, logger });
+    opsServer = await serveManagerOps({ ...config.metrics, shardIds, logger });
   } catch (error) {
     logger.fatal({ err: error }, 'cannot serve metrics on METRICS_PORT');
     process.exit(1);
@@ -175,13 +181,15 @@ async function startShard(shard: Shard): Promise<void> {
   await ready;
 }
 
-logger.info({ totalShards, source: config.shardCount ? 'SHARD_COUNT' : 'Discord' }, 'starting shards');
+logger.info(
+  { totalShards, shardIds, source: config.shardCount ? 'SHARD_COUNT' : 'Discord' },
+  'starting shards',
+);
 try {
-  for (let id = 0; id < totalShards && !stopping; id += 1) {
-    if (id > 0) await sleep(SHARD_SPAWN_SPACING_MS);
-    await startShard(manager.createShard(id));
-  }
-  if (!stopping) logger.info({ totalShards }, 'all shards are running');
+  // All at once: each shard waits for its identify turn (Redis), so none breaks Discord's limit whatever the others
+  // on this machine or elsewhere do.
+  await Promise.all(shardIds.map((id) => startShard(manager.createShard(id))));
+  if (!stopping) logger.info({ totalShards, shardIds }, 'all shards are running');
 } catch (error) {
   logger.fatal({ err: error }, 'a shard could not start');
   await stop('startup failure', 1);

@@ -116,17 +116,17 @@ export function shardReadyCheck(target: ShardTarget, timeoutMs = SHARD_TIMEOUT_M
   };
 }
 
-/** Starts the manager's endpoint for shards 0 to `totalShards` - 1. */
+/** Starts the manager's endpoint for the shards it runs (`shardIds`: SHARD_IDS, or every shard). */
 export async function serveManagerOps(options: {
   port: number;
   host: string;
-  totalShards: number;
+  shardIds: readonly number[];
   logger: Logger;
 }): Promise<OpsServer> {
   const own = new Registry();
   collectDefaultMetrics({ register: own });
   const host = reachableHost(options.host);
-  const targets: ShardTarget[] = Array.from({ length: options.totalShards }, (_, id) => ({
+  const targets: ShardTarget[] = options.shardIds.map((id) => ({
     shard: String(id),
     url: `http://${host}:${shardMetricsPort(options.port, id)}`,
   }));

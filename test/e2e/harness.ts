@@ -16,6 +16,7 @@ export interface LogLine {
 
 /** The bot as `npm start` runs it: a child process of the real entry point, configured by environment. */
 export interface BotProcess {
+  pid: number;
   logs: LogLine[];
   stderr: string;
   waitForLog(probe: (line: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
@@ -86,12 +87,19 @@ export async function createWorld(
   };
 }
 
-export function spawnBot(env: Record<string, string>, cwd: string, entry: string = ENTRY): BotProcess {
+/** `detached`: the process leads a process group of its own (its children with it), which `pid` names. */
+export function spawnBot(
+  env: Record<string, string>,
+  cwd: string,
+  entry: string = ENTRY,
+  options: { detached?: boolean } = {},
+): BotProcess {
   // Started as `npm start` starts it: the same V8 flags and compile cache (src/node-runtime.ts).
   const child: ChildProcess = spawn(process.execPath, [...NODE_FLAGS, entry], {
     cwd,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? cwd, ...runtimeEnv(), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: options.detached === true,
   });
   const logs: LogLine[] = [];
   const waiters = new Set<() => void>();
@@ -116,6 +124,7 @@ export function spawnBot(env: Record<string, string>, cwd: string, entry: string
   });
   const exited = new Promise<number | null>((resolveExit) => child.once('exit', (code) => resolveExit(code)));
   const bot: BotProcess = {
+    pid: child.pid ?? 0,
     logs,
     get stderr() {
       return stderr;

@@ -11,6 +11,10 @@ export interface Config {
   interactionTokenTtlMs: number;
   /** The shard count GET /gateway/bot recommends. */
   recommendedShards: number;
+  /** Identify limits; `enforced` false: identifies are counted, never refused. */
+  identify: { enforced: boolean; maxConcurrency: number; perDay: number; intervalMs: number };
+  /** Bot-token requests per second across all connections; 0: none. */
+  globalRequestsPerSecond: number;
 }
 
 /** What the REST routes, the gateway and the driver share. */

@@ -5,9 +5,12 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
+import type { Config } from './context.ts';
 import { randomToken } from './ids.ts';
 import type { Json, Store } from './state.ts';
-import type { GatewaySessionView } from './types.ts';
+import type { GatewaySessionView, IdentifyView } from './types.ts';
+
+const DAY_MS = 24 * 60 * 60 * 1000;
 
 export const Intents = {
   GUILDS: 1 << 0,
@@ -68,10 +71,64 @@ export class Gateway {
   #botToken: string;
   /** While set (deliverVia), dispatches go to this session only. */
   #target: Session | undefined;
+  /** Every IDENTIFY and its outcome (tests read it through the driver). */
+  identifies: IdentifyView[] = [];
+  #limits: Config['identify'];
+  /** When each bucket's last accepted IDENTIFY came. */
+  #lastIdentify = new Map<number, number>();
+  /** The day's identify budget: accepted identifies since `#dayStart`. */
+  #dayStart: number | undefined;
+  #usedToday = 0;
 
-  constructor(store: Store, botToken: string) {
+  constructor(store: Store, botToken: string, limits: Config['identify']) {
     this.#store = store;
     this.#botToken = botToken;
+    this.#limits = limits;
+  }
+
+  /** GET /gateway/bot's session_start_limit. */
+  sessionStartLimit(): { total: number; remaining: number; reset_after: number; max_concurrency: number } {
+    this.#rollDay(Date.now());
+    return {
+      total: this.#limits.perDay,
+      remaining: Math.max(0, this.#limits.perDay - this.#usedToday),
+      reset_after: this.#dayStart === undefined ? DAY_MS : this.#dayStart + DAY_MS - Date.now(),
+      max_concurrency: this.#limits.maxConcurrency,
+    };
+  }
+
+  #rollDay(now: number): void {
+    if (this.#dayStart !== undefined && now >= this.#dayStart + DAY_MS) {
+      this.#dayStart = undefined;
+      this.#usedToday = 0;
+    }
+  }
+
+  /** Whether an IDENTIFY of `shard` may start a session now; records it either way. */
+  #admitIdentify(ws: WebSocket, shard: [number, number]): boolean {
+    const now = Date.now();
+    this.#rollDay(now);
+    const bucket = shard[0] % this.#limits.maxConcurrency;
+    const record = (outcome: IdentifyView['outcome']) => {
+      this.identifies.push({ at: now, shard, bucket, outcome });
+      if (this.identifies.length > LOG_LIMIT) this.identifies.splice(0, this.identifies.length - LOG_LIMIT);
+    };
+    if (this.#limits.enforced && this.#usedToday >= this.#limits.perDay) {
+      record('over_budget');
+      ws.close(4004, 'Authentication failed.');
+      return false;
+    }
+    const last = this.#lastIdentify.get(bucket);
+    if (this.#limits.enforced && last !== undefined && now - last < this.#limits.intervalMs) {
+      record('invalid_session');
+      this.#raw(ws, { op: Op.INVALID_SESSION, d: false });
+      return false;
+    }
+    this.#lastIdentify.set(bucket, now);
+    this.#dayStart ??= now;
+    this.#usedToday += 1;
+    record('ready');
+    return true;
   }
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -254,6 +311,7 @@ export class Gateway {
       ws.close(4010, 'Invalid shard.');
       return undefined;
     }
+    if (!this.#admitIdentify(ws, shard)) return undefined;
     const store = this.#store;
     const session: Session = { id: randomToken(16), intents: d.intents, seq: 0, log: [], socket: ws, shard };
     const covers = this.#coversGuild(session);

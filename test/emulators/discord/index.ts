@@ -20,6 +20,7 @@ export type {
   DiscordEmulatorOptions,
   FailureSpec,
   GatewaySessionView,
+  IdentifyView,
   InteractionHandle,
   MessageView,
   Pinged,
@@ -35,12 +36,19 @@ export async function createDiscordEmulator(options: DiscordEmulatorOptions = {}
     interactionAckMs: options.interactionAckMs ?? 3000,
     interactionTokenTtlMs: options.interactionTokenTtlMs ?? 15 * 60 * 1000,
     recommendedShards: options.recommendedShards ?? 1,
+    identify: {
+      enforced: options.identifyLimits !== undefined,
+      maxConcurrency: options.identifyLimits?.maxConcurrency ?? 1,
+      perDay: options.identifyLimits?.perDay ?? 1000,
+      intervalMs: options.identifyLimits?.intervalMs ?? 5000,
+    },
+    globalRequestsPerSecond: options.globalRequestsPerSecond ?? 50,
   };
   if (!Number.isInteger(config.recommendedShards) || config.recommendedShards < 1)
     throw new Error('recommendedShards must be a whole number of at least 1');
   const store = new Store({ botManageThreads: options.botManageThreads ?? false });
   const botToken = botTokenFor(store.botUserId);
-  const gateway = new Gateway(store, botToken);
+  const gateway = new Gateway(store, botToken, config.identify);
   const ctx: Ctx = { store, gateway, config, botToken, baseUrl: '', timers: new Set() };
   const general = store.addTextChannel('general');
   const rest = new RestServer(ctx);
@@ -97,6 +105,7 @@ export async function createDiscordEmulator(options: DiscordEmulatorOptions = {}
     injectFailure: (f) => rest.injectFailure(f),
     dropConnection: () => gateway.drop(),
     gatewaySessions: () => gateway.sessionViews(),
+    identifies: () => gateway.identifies.map((i) => ({ ...i, shard: [...i.shard] })),
     clientConnected: () => driver.clientConnected(),
     close: async () => {
       if (closed) return;

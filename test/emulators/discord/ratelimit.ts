@@ -48,3 +48,38 @@ export class RateLimiter {
     return { ok, headers, retryAfterMs: ok ? 0 : resetAt - now };
   }
 }
+
+/**
+ * Discord's global limit: requests per second per bot token, whatever the route and however many connections or
+ * processes make them (interaction callbacks and webhooks by token are not counted, as on Discord). A refusal is a
+ * 429 with `global: true` in the body and X-RateLimit-Global / X-RateLimit-Scope: global, and no bucket headers.
+ */
+export class GlobalLimiter {
+  #window: { start: number; count: number } | undefined;
+  #perSecond: number;
+
+  constructor(perSecond: number) {
+    this.#perSecond = perSecond;
+  }
+
+  /** Counts one request; undefined when it may go on, else the 429's headers and body. */
+  take(
+    now: number = Date.now(),
+  ): { headers: Record<string, string>; body: Record<string, unknown> } | undefined {
+    if (this.#perSecond <= 0) return undefined;
+    if (!this.#window || now >= this.#window.start + 1000) this.#window = { start: now, count: 0 };
+    if (this.#window.count < this.#perSecond) {
+      this.#window.count++;
+      return undefined;
+    }
+    const retryAfterMs = this.#window.start + 1000 - now;
+    return {
+      headers: {
+        'Retry-After': secs(retryAfterMs),
+        'X-RateLimit-Global': 'true',
+        'X-RateLimit-Scope': 'global',
+      },
+      body: { message: 'You are being rate limited.', retry_after: retryAfterMs / 1000, global: true },
+    };
+  }
+}

@@ -4,7 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type Ctx, later } from './context.ts';
 import { ApiError, Errors } from './errors.ts';
 import { attachmentSignature, type FileInput } from './messages.ts';
-import { RateLimiter } from './ratelimit.ts';
+import { GlobalLimiter, RateLimiter } from './ratelimit.ts';
 import { hashOf, majorOf, matchRoute, type RouteDef } from './router.ts';
 import { appRoutes } from './routes-app.ts';
 import { channelRoutes } from './routes-channels.ts';
@@ -23,10 +23,12 @@ export class RestServer {
   attachmentDownloads: AttachmentDownload[] = [];
   #ctx: Ctx;
   #limiter = new RateLimiter();
+  #global: GlobalLimiter;
   #failures: Failure[] = [];
 
   constructor(ctx: Ctx) {
     this.#ctx = ctx;
+    this.#global = new GlobalLimiter(ctx.config.globalRequestsPerSecond);
   }
 
   injectFailure(f: FailureSpec): void {
@@ -82,10 +84,15 @@ export class RestServer {
         hash: hashOf(`${def.method} ${def.path}`),
         ...this.#ctx.config.defaultLimit,
       };
-      const taken = this.#limiter.take(bucket);
-      headers = taken.headers;
       if (def.auth === 'bot' && !this.#authorized(req.headers.authorization)) throw Errors.unauthorized();
-      if (!taken.ok) {
+      // The global limit counts the bot's own requests first: one it refuses takes nothing from the route's bucket.
+      const globalRefusal = def.auth === 'bot' ? this.#global.take() : undefined;
+      const taken = globalRefusal ? undefined : this.#limiter.take(bucket);
+      headers = globalRefusal?.headers ?? taken?.headers ?? {};
+      if (globalRefusal) {
+        status = 429;
+        body = globalRefusal.body;
+      } else if (taken && !taken.ok) {
         status = 429;
         body = {
           message: 'You are being rate limited.',

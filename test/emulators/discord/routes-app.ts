@@ -18,7 +18,7 @@ function gatewayInfo(ctx: Ctx): Json {
   return {
     url: ctx.gateway.url,
     shards: ctx.config.recommendedShards,
-    session_start_limit: { total: 1000, remaining: 999, reset_after: 14_400_000, max_concurrency: 1 },
+    session_start_limit: ctx.gateway.sessionStartLimit(),
   };
 }
 

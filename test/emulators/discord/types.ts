@@ -16,6 +16,25 @@ export interface DiscordEmulatorOptions {
   botManageThreads?: boolean;
   /** The shard count GET /gateway/bot recommends (default 1); the guild's events go to shard (guild_id >> 22) % n. */
   recommendedShards?: number;
+  /**
+   * Discord's identify limits, enforced when given: an IDENTIFY less than `intervalMs` (default 5000) after the last
+   * one of its bucket (`shard_id % maxConcurrency`) gets INVALID_SESSION, and one past the day's `perDay` (default
+   * 1000) is closed with 4004. Without it identifies are only counted (GET /gateway/bot's session_start_limit says
+   * max_concurrency 1), so tests that log in many times in a row are not slowed.
+   */
+  identifyLimits?: { maxConcurrency?: number; perDay?: number; intervalMs?: number };
+  /** Requests per second one bot token may make, across all its connections (default 50); 0: no global limit. */
+  globalRequestsPerSecond?: number;
+}
+
+/** One IDENTIFY the gateway got, and what it answered. */
+export interface IdentifyView {
+  at: number;
+  shard: [number, number];
+  /** `shard_id % max_concurrency`. */
+  bucket: number;
+  /** ready; invalid_session: too early in its bucket; over_budget: past the day's identifies (closed 4004). */
+  outcome: 'ready' | 'invalid_session' | 'over_budget';
 }
 
 /** A gateway session (one bot connection) as tests see it. */
@@ -217,6 +236,8 @@ export interface DiscordEmulator {
    * guild's shard (as Discord does when two processes log in as the same shard); with `via`, only that one.
    */
   gatewaySessions(): GatewaySessionView[];
+  /** Every IDENTIFY so far, in order, with its outcome. */
+  identifies(): IdentifyView[];
   clientConnected(): Promise<void>;
   close(): Promise<void>;
 }
