@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { withoutAttachments } from './attachments.ts';
+import { contextView, type Prepared, prepareContext, recordCompaction, tellOnce } from './context.ts';
 import { type CoreDeps, type HeldThread, safely } from './deps.ts';
 import { BotError, LockLostError, UpstreamError } from './errors.ts';
 import {
@@ -10,7 +11,7 @@ import {
   type ThreadSession,
   type ThreadSettings,
 } from './model.ts';
-import type { ModelBackend, ReplyHandle, ReplyOutcome } from './ports.ts';
+import type { GenerationOptions, ModelBackend, ReplyHandle, ReplyOutcome } from './ports.ts';
 import { reserveTurn, settle } from './spending.ts';
 import { createThinkFilter } from './strip-think.ts';
 
@@ -41,6 +42,19 @@ export function generationOptions(
   const instructions = [settings.instructions, overrides.style].filter(Boolean).join('\n\n') || undefined;
   return { model: overrides.model ?? settings.model, instructions, temperature: overrides.temperature };
 }
+
+/**
+ * A generation's options with the thread's context handling: the provider's own compaction, at the model's
+ * threshold, where the backend has it and the bot is not told to summarise instead.
+ */
+export function withContext(deps: Pick<CoreDeps, 'backend' | 'context'>, options: GenerationOptions) {
+  const policy = deps.context;
+  if (policy?.mode !== 'auto' || !deps.backend.serverCompaction) return options;
+  return { ...options, compactThreshold: policy.thresholdOf(options.model) };
+}
+
+/** True for the provider's refusal of a context longer than the model reads. */
+const isOverflow = (error: unknown) => error instanceof UpstreamError && error.failure === 'context_too_long';
 
 /** Any error as the BotError a person is shown. */
 export function shownError(error: unknown, fallback = 'Something went wrong while answering.'): BotError {
@@ -73,11 +87,11 @@ export async function answerBatch(deps: CoreDeps, held: HeldThread, batch: Pendi
   const { threadId } = held;
   const ids = new Set(batch.map((m) => m.messageId));
   const startedAt = clock.now();
-  const session = await held.update((s) => ({
+  let session = await held.update((s) => ({
     ...s,
     inbox: s.inbox.map((m) => (ids.has(m.messageId) ? { ...m, attempts: m.attempts + 1 } : m)),
   }));
-  const branch = branchOf(session, session.activeBranchId)!;
+  let branch = branchOf(session, session.activeBranchId)!;
   const last = batch.at(-1)!;
   const report = (outcome: 'done' | 'stopped' | 'failed', firstTokenAt: number | undefined) =>
     telemetry.turn({
@@ -133,14 +147,32 @@ export async function answerBatch(deps: CoreDeps, held: HeldThread, batch: Pendi
   }
   const visible = createThinkFilter();
   let firstTokenAt: number | undefined;
-  const history = log.view(session, branch.id);
+  const options = withContext(deps, generationOptions(session.settings));
+  /** Summaries made for this turn: they count like the reply. */
+  const condensing: Prepared['used'] = [];
+  /** Condenses the branch's oldest part when it is due (or `force`d); a failure leaves the history as it was. */
+  const prepare = async (force: boolean) => {
+    const prepared = await prepareContext(deps, held, session, branch.id, [userItem], options, force).catch(
+      (error: unknown) => {
+        if (error instanceof LockLostError || held.lease.signal.aborted) throw error;
+        logger.warn({ err: error, threadId, branchId: branch.id }, 'could not condense the thread’s history');
+        return undefined;
+      },
+    );
+    if (!prepared) return undefined;
+    condensing.push(...prepared.used);
+    session = prepared.session;
+    branch = branchOf(session, branch.id)!;
+    return prepared;
+  };
+  let history = contextView(deps, session, branch.id);
   let result: Awaited<ReturnType<ModelBackend['runTurn']>>;
-  try {
-    result = await backend.runTurn({
+  const run = (truncate: boolean) =>
+    backend.runTurn({
       provider: branch.provider,
       history,
       input: [userItem],
-      options: generationOptions(session.settings),
+      options: truncate ? { ...options, truncate } : options,
       signal,
       onDelta(delta) {
         firstTokenAt ??= clock.now();
@@ -148,8 +180,21 @@ export async function answerBatch(deps: CoreDeps, held: HeldThread, batch: Pendi
       },
       resumed: batch.some((m) => m.attempts > 0),
     });
+  try {
+    history = (await prepare(false))?.history ?? history;
+    try {
+      result = await run(false);
+    } catch (error) {
+      // The provider refused the context as too long (nothing was streamed): condense now, and try once more, with
+      // the provider's truncation as the last safety net.
+      if (!isOverflow(error) || firstTokenAt !== undefined) throw error;
+      const prepared = await prepare(true);
+      if (!prepared || prepared.history.condensed === history.condensed) throw error;
+      history = prepared.history;
+      result = await run(true);
+    }
   } catch (error) {
-    await settle(deps, threadId, spend, []);
+    await settle(deps, threadId, spend, condensing);
     const shown = held.lease.signal.aborted ? new LockLostError() : shownError(error);
     logger.warn({ err: error, threadId, branchId: branch.id, code: shown.code }, 'turn failed');
     telemetry.error({ kind: shown.code });
@@ -162,7 +207,10 @@ export async function answerBatch(deps: CoreDeps, held: HeldThread, batch: Pendi
   } finally {
     running.end(turnId);
   }
-  await settle(deps, threadId, spend, [{ model: session.settings.model, usage: result.usage }]);
+  await settle(deps, threadId, spend, [
+    ...condensing,
+    { model: session.settings.model, usage: result.usage },
+  ]);
   const text = visible.text;
   if (held.lease.signal.aborted) {
     logger.warn(
@@ -219,7 +267,7 @@ export async function answerBatch(deps: CoreDeps, held: HeldThread, batch: Pendi
     await held.update((s) => {
       const current = branchOf(s, branch.id)!;
       if (current.ownItems !== branch.ownItems) throw new LockLostError();
-      return {
+      const next = {
         ...s,
         inbox: s.inbox.filter((m) => !ids.has(m.messageId)),
         branches: {
@@ -227,6 +275,10 @@ export async function answerBatch(deps: CoreDeps, held: HeldThread, batch: Pendi
           [branch.id]: { ...current, provider: result.provider, ownItems: current.ownItems + 2 },
         },
       };
+      // The provider compacted while answering: its items stand for everything before the reply.
+      return result.compaction
+        ? recordCompaction(next, branch.id, result.compaction, history.length + 1, clock.now())
+        : next;
     });
   } catch (error) {
     // The store went away after the model answered (Redis down), or the lock was lost: the reply says so instead
@@ -258,6 +310,7 @@ export async function answerBatch(deps: CoreDeps, held: HeldThread, batch: Pendi
       ? { kind: 'stopped', text, by: stoppedBy }
       : { kind: 'done', text, usage: result.usage, refused: result.refused },
   );
+  if (result.compaction && !session.condensedNoticed) await tellOnce(deps, threadId, 'compaction');
   if (result.attachmentsDropped)
     await safely(deps, { threadId, what: 'say the images were not sent' }, () =>
       presenter.notice(threadId, { kind: 'attachments_not_sent', reason: 'model_refused' }),
