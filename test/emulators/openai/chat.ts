@@ -96,7 +96,7 @@ function usageOf(prompt: number, completion: number): Json {
   };
 }
 
-async function createChatCompletion({ state, body, res }: Ctx): Promise<void> {
+async function createChatCompletion({ state, body, res, rec }: Ctx): Promise<void> {
   const b = bodyObject(body);
   const model = b.model;
   if (model === undefined || model === null) throw missingParam('model');
@@ -114,16 +114,24 @@ async function createChatCompletion({ state, body, res }: Ctx): Promise<void> {
   if (!state.config.models.includes(model)) throw modelNotFound(model);
   refuseWithoutVision(model, messages, 'chat');
   const promptTokens = messages.reduce((sum, m) => sum + countTokens(m.text), 0);
-  if (promptTokens > state.config.contextWindowTokens) {
+  const window = state.contextWindow(model);
+  if (promptTokens > window) {
     throw badRequest(
-      `This model's maximum context length is ${state.config.contextWindowTokens} tokens. However, your messages resulted in ${promptTokens} tokens. Please reduce the length of the messages.`,
+      `This model's maximum context length is ${window} tokens. However, your messages resulted in ${promptTokens} tokens. Please reduce the length of the messages.`,
       'messages',
       'context_length_exceeded',
     );
   }
+  rec.seen = { model, messages, inputTokens: promptTokens, cachedTokens: 0, truncatedItems: 0 };
 
   const choices = Array.from({ length: n }, (_, index) => {
-    const reply = generateReply({ model, messages, temperature, choiceIndex: index });
+    const reply = generateReply({
+      model,
+      messages,
+      temperature,
+      choiceIndex: index,
+      inputTokens: promptTokens,
+    });
     let tokens = tokenize(reply.text);
     const truncated = maxTokens !== undefined && tokens.length > maxTokens;
     if (truncated) tokens = tokens.slice(0, maxTokens);

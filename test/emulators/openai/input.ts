@@ -11,6 +11,7 @@ const ITEM_ID_PREFIX: Record<string, string> = {
   reasoning: 'rs',
   custom_tool_call: 'ctc',
   custom_tool_call_output: 'ctco',
+  compaction: 'cmp',
 };
 
 export function isObject(v: unknown): v is Json {
@@ -86,6 +87,13 @@ function normalizeItem(item: unknown, param: string, lookup: (id: string) => Jso
     if (!found) throw notFound(`Item with id '${id}' not found.`, param);
     const { id: _old, ...rest } = found;
     return structuredClone(rest);
+  }
+  if (type === 'compaction' && typeof item.encrypted_content !== 'string') {
+    throw badRequest(
+      `Missing required parameter: '${param}.encrypted_content'.`,
+      `${param}.encrypted_content`,
+      'missing_required_parameter',
+    );
   }
   if (type !== 'message') {
     const { id: _ignored, ...rest } = item;

@@ -86,7 +86,14 @@ describe('models and auth', () => {
   it('lists and retrieves models', async () => {
     const ids: string[] = [];
     for await (const m of client.models.list()) ids.push(m.id);
-    expect(ids).toEqual(['gpt-4.1-mini', 'gpt-4.1', 'gpt-5-mini', 'gpt-4o-mini', 'gpt-3.5-turbo']);
+    expect(ids).toEqual([
+      'gpt-4.1-mini',
+      'gpt-4.1',
+      'gpt-5-mini',
+      'gpt-4o-mini',
+      'gpt-3.5-turbo',
+      'tf-test-8k',
+    ]);
     spec.assertValid('ListModelsResponse', (await raw('GET', '/models')).json);
     spec.assertValid('Model', await client.models.retrieve('gpt-4.1'));
     await expect(client.models.retrieve('nope')).rejects.toBeInstanceOf(OpenAI.NotFoundError);

@@ -160,15 +160,33 @@ function magicNumber(text: string, word: string, max: number): number | undefine
   return Math.min(Number.parseInt(m[1], 10), max);
 }
 
+const quote = (m: { role: string; text: string } | undefined): string =>
+  m ? `${m.role} "${m.text.slice(0, 40)}"` : 'nothing';
+
+/**
+ * The `!context` reply: what the model read, in one line, e.g.
+ * `context · 812 input tokens · 6 msgs verbatim from user "turn 994" · compaction of 1988 msgs from user "turn 1" to
+ * assistant "..." digest 0123456789abcdef` (or `· no compaction`).
+ */
+export function contextLine(input: ReplyInput): string {
+  let line = `context · ${input.inputTokens ?? 0} input tokens · ${input.messages.length} msgs verbatim from ${quote(input.messages[0])}`;
+  const c = input.compaction;
+  if (!c) return `${line} · no compaction`;
+  line += ` · compaction of ${c.messageCount} msgs from ${quote(c.first)} to ${quote(c.last)} digest ${c.digest}`;
+  return line;
+}
+
 /**
  * The reply and whether it is a refusal. Magic words in the last user message: `!refuse` (refusal part),
  * `!tokens N` (exactly N filler tokens, nothing else), `!long N` (about N characters with a ```ts block),
- * `!think` (prefix `<think>hidden reasoning</think>`), `!mention` (appends `@everyone <@123456789012345678>`).
- * Precedence: !refuse, then !tokens, then the others combine.
+ * `!think` (prefix `<think>hidden reasoning</think>`), `!mention` (appends `@everyone <@123456789012345678>`),
+ * `!context` (one line saying what the model read: see contextLine).
+ * Precedence: !refuse, then !context, then !tokens, then the others combine.
  */
 export function generateReply(input: ReplyInput): GeneratedReply {
   const last = lastUserText(input);
   if (/!refuse\b/.test(last)) return { text: REFUSAL_TEXT, refusal: true };
+  if (/!context\b/.test(last)) return { text: contextLine(input), refusal: false };
   const tokens = magicNumber(last, 'tokens', MAX_TOKENS);
   if (tokens !== undefined) return { text: filler(tokens), refusal: false };
   const head = headline(input);

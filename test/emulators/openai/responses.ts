@@ -1,5 +1,12 @@
 /** /v1/responses: create (JSON or SSE), retrieve, delete, input items; the conversation lock. */
 
+import {
+  compactionOf,
+  DEFAULT_COMPACT_THRESHOLD_RATIO,
+  latestCompaction,
+  MIN_COMPACT_THRESHOLD,
+  render,
+} from './context.ts';
 import { getConversation } from './conversations.ts';
 import {
   badRequest,
@@ -10,19 +17,16 @@ import {
   notFound,
 } from './errors.ts';
 import { SseWriter, sendJson } from './http.ts';
-import { newMessageId, newResponseId, nowSeconds } from './ids.ts';
-import { isObject, messagesOf, normalizeInput, withId } from './input.ts';
+import { newItemId, newMessageId, newResponseId, nowSeconds } from './ids.ts';
+import { isObject, normalizeInput, withId } from './input.ts';
 import { paginate } from './list.ts';
 import { refuseWithoutVision } from './media.ts';
 import { pace } from './pacing.ts';
-import { countTokens, generateReply, tokenize } from './reply.ts';
+import { generateReply, tokenize } from './reply.ts';
 import type { Ctx, Route } from './router.ts';
 import type { ConversationState, EmulatorState, ResponseState } from './state.ts';
-import type { Json } from './types.ts';
+import type { Json, SeenContext } from './types.ts';
 import { bodyObject, metadataOf, optionalBoolean, optionalNumber, optionalString } from './validate.ts';
-
-export const CONTEXT_EXCEEDED_MESSAGE =
-  'Your input exceeds the context window of this model. Please adjust your input and try again.';
 
 /** The conversation id of a `conversation` parameter (a string or {id}), if any. */
 export function conversationIdOf(v: unknown): string | undefined {
@@ -37,10 +41,73 @@ function storedResponse(state: EmulatorState, id: string): ResponseState {
   return r;
 }
 
-/** History of a chain: what the previous response saw, then its output (unless it was cancelled). */
-function chainHistory(prev: ResponseState): Json[] {
-  const output = prev.object.status === 'cancelled' ? [] : (prev.object.output as Json[]);
-  return [...prev.context, ...output].map((i) => structuredClone(i));
+/**
+ * History of a chain: what the previous responses saw, then their output (unless cancelled), read back only as far
+ * as the latest compaction item (the model ignores what precedes it). Items are shared, never changed.
+ */
+export function chainHistory(prev: ResponseState): Json[] {
+  const segments: Json[][] = [];
+  for (let r: ResponseState | undefined = prev; r; r = r.parent) {
+    const output = r.object.status === 'cancelled' ? [] : (r.object.output as Json[]);
+    const own = [...r.inputItems, ...output];
+    segments.push(own);
+    if (own.some((i) => i.type === 'compaction')) break;
+    if (!r.parent) segments.push(r.base);
+  }
+  return segments.reverse().flat();
+}
+
+/** A conversation's items from its latest compaction item on (what a turn on it can read). */
+function conversationHistory(c: ConversationState): Json[] {
+  return c.items.slice(Math.max(0, latestCompaction(c.items)));
+}
+
+/** `context_management`: the compaction threshold, if compaction is on. */
+function compactThresholdOf(v: unknown, window: number): number | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (!Array.isArray(v)) throw invalidType('context_management', 'an array', v);
+  if (v.length === 0)
+    throw badRequest(
+      "Invalid 'context_management': empty array. Expected an array with minimum length 1, but got an empty array instead.",
+      'context_management',
+      'empty_array',
+    );
+  let threshold: number | undefined;
+  v.forEach((entry, i) => {
+    const param = `context_management[${i}]`;
+    if (!isObject(entry)) throw invalidType(param, 'an object', entry);
+    if (entry.type !== 'compaction')
+      throw badRequest(
+        `Invalid value: '${String(entry.type)}'. Supported values are: 'compaction'.`,
+        `${param}.type`,
+        'invalid_value',
+      );
+    const n = entry.compact_threshold;
+    if (n === undefined || n === null) {
+      threshold = Math.floor(window * DEFAULT_COMPACT_THRESHOLD_RATIO);
+      return;
+    }
+    if (typeof n !== 'number' || !Number.isInteger(n))
+      throw invalidType(`${param}.compact_threshold`, 'an integer', n);
+    if (n < MIN_COMPACT_THRESHOLD)
+      throw badRequest(
+        `Invalid '${param}.compact_threshold': integer below minimum value. Expected a value >= ${MIN_COMPACT_THRESHOLD}, but got ${n} instead.`,
+        `${param}.compact_threshold`,
+        'integer_below_min_value',
+      );
+    threshold = n;
+  });
+  return threshold;
+}
+
+function truncationOf(v: unknown): boolean {
+  if (v === undefined || v === null || v === 'disabled') return false;
+  if (v === 'auto') return true;
+  throw badRequest(
+    `Invalid value: '${String(v)}'. Supported values are: 'auto' and 'disabled'.`,
+    'truncation',
+    'invalid_value',
+  );
 }
 
 interface TurnParams {
@@ -53,8 +120,14 @@ interface TurnParams {
   metadata: Record<string, string>;
   conversation: ConversationState | undefined;
   previousResponseId: string | undefined;
+  previous: ResponseState | undefined;
   history: Json[];
   input: Json[];
+  truncation: boolean;
+  compactThreshold: number | undefined;
+  /** The input ended with a `compaction_trigger` item: compact whatever the size. */
+  compactNow: boolean;
+  promptCacheKey: string | undefined;
 }
 
 function parseTurn(state: EmulatorState, body: unknown): TurnParams {
@@ -78,7 +151,11 @@ function parseTurn(state: EmulatorState, body: unknown): TurnParams {
     );
   }
   if (!state.config.models.includes(model)) throw modelNotFound(model);
+  const truncation = truncationOf(b.truncation);
+  const compactThreshold = compactThresholdOf(b.context_management, state.contextWindow(model));
+  const promptCacheKey = optionalString(b, 'prompt_cache_key');
   let conversation: ConversationState | undefined;
+  let previous: ResponseState | undefined;
   let history: Json[] = [];
   if (hasConversation) {
     const id = conversationIdOf(b.conversation);
@@ -93,7 +170,7 @@ function parseTurn(state: EmulatorState, body: unknown): TurnParams {
     }
     conversation = getConversation(state, id, 'conversation');
     if (conversation.lockedBy !== undefined) throw conversationLocked();
-    history = conversation.items.map((i) => structuredClone(i));
+    history = conversationHistory(conversation);
   } else if (previousResponseId !== undefined) {
     const prev = state.responses.get(previousResponseId);
     if (!prev?.stored) {
@@ -103,9 +180,12 @@ function parseTurn(state: EmulatorState, body: unknown): TurnParams {
         'previous_response_not_found',
       );
     }
+    previous = prev;
     history = chainHistory(prev);
   }
   const input = normalizeInput(b.input, 'input', (id) => state.items.get(id));
+  const compactNow = input[input.length - 1]?.type === 'compaction_trigger';
+  if (compactNow) input.pop();
   return {
     model,
     instructions,
@@ -116,8 +196,13 @@ function parseTurn(state: EmulatorState, body: unknown): TurnParams {
     metadata,
     conversation,
     previousResponseId,
+    previous,
     history,
     input,
+    truncation,
+    compactThreshold,
+    compactNow,
+    promptCacheKey,
   };
 }
 
@@ -139,7 +224,7 @@ function responseObject(id: string, t: TurnParams): Json {
     output: [],
     parallel_tool_calls: true,
     previous_response_id: t.previousResponseId ?? null,
-    prompt_cache_key: null,
+    prompt_cache_key: t.promptCacheKey ?? null,
     reasoning: { effort: null, summary: null },
     safety_identifier: null,
     service_tier: 'default',
@@ -150,7 +235,7 @@ function responseObject(id: string, t: TurnParams): Json {
     tools: [],
     top_logprobs: 0,
     top_p: 1,
-    truncation: 'disabled',
+    truncation: t.truncation ? 'auto' : 'disabled',
     // `usage` appears when the response ends (the real API sends null meanwhile; the spec wants an object or nothing).
     metadata: t.metadata,
   };
@@ -158,29 +243,53 @@ function responseObject(id: string, t: TurnParams): Json {
 
 async function createResponse({ state, body, res, rec }: Ctx): Promise<void> {
   const t = parseTurn(state, body);
-  const messages = messagesOf([...t.history, ...t.input]);
+  // Ids first, so the token counts cached on these objects serve the next turns that read them from storage.
+  const inputItems = t.input.map(withId);
+  const seen = render([...t.history, ...inputItems], {
+    instructions: t.instructions,
+    window: state.contextWindow(t.model),
+    truncation: t.truncation,
+    sealer: state.sealer,
+  });
+  const messages = seen.messages;
   refuseWithoutVision(t.model, messages, 'responses');
-  const inputTokens = countTokens(t.instructions) + messages.reduce((n, m) => n + countTokens(m.text), 0);
-  if (inputTokens > state.config.contextWindowTokens) {
-    throw badRequest(CONTEXT_EXCEEDED_MESSAGE, 'input', 'context_length_exceeded');
-  }
+  const inputTokens = seen.inputTokens;
+  // Server-side compaction: one item standing for all the model read (the compaction it read, the messages after).
+  const compacting = t.compactNow || (t.compactThreshold !== undefined && inputTokens > t.compactThreshold);
+  const compacted = compacting ? compactionOf(seen.compaction, messages, inputTokens) : undefined;
+  const compactionItem: Json | undefined = compacted && {
+    id: newItemId('cmp'),
+    type: 'compaction',
+    encrypted_content: state.sealer.seal(compacted),
+  };
   const id = newResponseId();
   const conv = t.conversation;
   if (conv) rec.conversationId = conv.id;
-  const inputItems = t.input.map(withId);
   state.remember(inputItems);
   if (conv) {
     conv.lockedBy = id;
     conv.items.push(...inputItems);
   }
   const obj = responseObject(id, t);
+  const seenCtx: SeenContext = {
+    model: t.model,
+    messages,
+    ...(seen.compaction ? { compaction: seen.compaction } : {}),
+    ...(compacted ? { compacted } : {}),
+    inputTokens,
+    cachedTokens: 0,
+    truncatedItems: seen.truncatedItems,
+  };
   const rs: ResponseState = {
     id,
     object: obj,
-    context: [...t.history, ...inputItems],
+    parent: t.previous,
+    base: t.previous ? [] : t.history,
     inputItems,
     stored: t.store,
+    seen: seenCtx,
   };
+  rec.seen = seenCtx;
   state.responses.set(id, rs);
 
   const reply = generateReply({
@@ -188,6 +297,8 @@ async function createResponse({ state, body, res, rec }: Ctx): Promise<void> {
     instructions: t.instructions,
     messages,
     temperature: t.temperature,
+    compaction: seen.compaction,
+    inputTokens,
   });
   let tokens = tokenize(reply.text);
   const truncated = t.maxOutputTokens !== undefined && tokens.length > t.maxOutputTokens;
@@ -221,15 +332,22 @@ async function createResponse({ state, body, res, rec }: Ctx): Promise<void> {
   const sse = t.stream ? new SseWriter(res) : undefined;
   let seq = 0;
   const emit = (type: string, fields: Json) => sse?.event(type, { type, ...fields, sequence_number: seq++ });
-  const base = { item_id: itemId, output_index: 0, content_index: 0 };
+  // The compaction item comes first (it is made before the reply), the message after it.
+  const lead = compactionItem ? [compactionItem] : [];
+  const base = { item_id: itemId, output_index: lead.length, content_index: 0 };
   emit('response.created', { response: obj });
   emit('response.in_progress', { response: obj });
+  if (compactionItem) {
+    obj.output = [...lead];
+    emit('response.output_item.added', { output_index: 0, item: compactionItem });
+    emit('response.output_item.done', { output_index: 0, item: compactionItem });
+  }
   let started = false;
   const start = () => {
     if (started) return;
     started = true;
-    obj.output = [item('in_progress', [])];
-    emit('response.output_item.added', { output_index: 0, item: item('in_progress', []) });
+    obj.output = [...lead, item('in_progress', [])];
+    emit('response.output_item.added', { output_index: lead.length, item: item('in_progress', []) });
     emit('response.content_part.added', { ...base, part: emptyPart() });
   };
   let text = '';
@@ -240,7 +358,7 @@ async function createResponse({ state, body, res, rec }: Ctx): Promise<void> {
       start();
       const delta = tokens[i] ?? '';
       text += delta;
-      obj.output = [item('in_progress', [fullPart(text)])];
+      obj.output = [...lead, item('in_progress', [fullPart(text)])];
       if (reply.refusal) emit('response.refusal.delta', { ...base, delta });
       else emit('response.output_text.delta', { ...base, delta, logprobs: [] });
     },
@@ -253,13 +371,13 @@ async function createResponse({ state, body, res, rec }: Ctx): Promise<void> {
   if (!ok) {
     // The client went away (or the emulator was reset): cancelled, and the output is not added to the conversation.
     obj.status = 'cancelled';
-    obj.output = started ? [item('incomplete', [fullPart(text)])] : [];
+    obj.output = started ? [...lead, item('incomplete', [fullPart(text)])] : lead;
     if (!res.destroyed) res.destroy();
     return;
   }
   start();
   const finalItem = item(truncated ? 'incomplete' : 'completed', [fullPart(text)]);
-  obj.output = [finalItem];
+  obj.output = [...lead, finalItem];
   obj.status = truncated ? 'incomplete' : 'completed';
   obj.completed_at = truncated ? null : nowSeconds();
   obj.incomplete_details = truncated ? { reason: 'max_output_tokens' } : null;
@@ -270,8 +388,8 @@ async function createResponse({ state, body, res, rec }: Ctx): Promise<void> {
     output_tokens_details: { reasoning_tokens: 0 },
     total_tokens: inputTokens + tokens.length,
   };
-  state.remember([finalItem]);
-  if (conv && state.conversations.get(conv.id) === conv) conv.items.push(structuredClone(finalItem));
+  state.remember([...lead, finalItem]);
+  if (conv && state.conversations.get(conv.id) === conv) conv.items.push(...lead, structuredClone(finalItem));
 
   if (!sse) {
     sendJson(res, 200, obj);
@@ -280,7 +398,7 @@ async function createResponse({ state, body, res, rec }: Ctx): Promise<void> {
   if (partType === 'refusal') emit('response.refusal.done', { ...base, refusal: text });
   else emit('response.output_text.done', { ...base, text, logprobs: [] });
   emit('response.content_part.done', { ...base, part: fullPart(text) });
-  emit('response.output_item.done', { output_index: 0, item: finalItem });
+  emit('response.output_item.done', { output_index: lead.length, item: finalItem });
   emit(truncated ? 'response.incomplete' : 'response.completed', { response: obj });
   sse.end();
 }

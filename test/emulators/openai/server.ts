@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { chatRoutes } from './chat.ts';
+import { compactRoutes } from './compact.ts';
 import { conversationRoutes } from './conversations.ts';
 import { ApiError, injectedError, invalidApiKey, missingApiKey } from './errors.ts';
 import { parseJson, readBody, sendError } from './http.ts';
@@ -21,10 +22,23 @@ import type {
 
 export const DEFAULT_API_KEY = 'sk-test-emulator';
 /** `gpt-3.5-turbo` takes text only: it refuses images and files (media.ts). */
-export const DEFAULT_MODELS = ['gpt-4.1-mini', 'gpt-4.1', 'gpt-5-mini', 'gpt-4o-mini', 'gpt-3.5-turbo'];
-export const DEFAULT_CONTEXT_WINDOW = 200_000;
+/** `tf-test-8k` has a context window of 8,192 tokens (context.ts), for tests of long threads. */
+export const DEFAULT_MODELS = [
+  'gpt-4.1-mini',
+  'gpt-4.1',
+  'gpt-5-mini',
+  'gpt-4o-mini',
+  'gpt-3.5-turbo',
+  'tf-test-8k',
+];
 
-const routes: Route[] = [...conversationRoutes, ...responseRoutes, ...chatRoutes, ...modelRoutes];
+const routes: Route[] = [
+  ...conversationRoutes,
+  ...compactRoutes,
+  ...responseRoutes,
+  ...chatRoutes,
+  ...modelRoutes,
+];
 
 /** Records the status when the head is written and the end time when the last byte is handed over. */
 function instrument(res: ServerResponse, rec: RecordedRequest): void {
@@ -120,7 +134,8 @@ export async function createOpenAIEmulator(options: OpenAIEmulatorOptions = {}):
   const state = new EmulatorState({
     apiKey,
     models: [...(options.models ?? DEFAULT_MODELS)],
-    contextWindowTokens: options.contextWindowTokens ?? DEFAULT_CONTEXT_WINDOW,
+    contextWindowTokens: options.contextWindowTokens,
+    contextWindows: { ...options.contextWindows },
     latency: normalizeLatency(options.latency),
   });
   const server = createServer((req, res) => {
@@ -160,6 +175,16 @@ export async function createOpenAIEmulator(options: OpenAIEmulatorOptions = {}):
     response(id) {
       const r = state.responses.get(id);
       return r ? structuredClone(r.object) : undefined;
+    },
+    seen(key) {
+      if (typeof key === 'number') return state.requests.find((r) => r.id === key)?.seen;
+      return state.responses.get(key)?.seen;
+    },
+    compaction(encryptedContent) {
+      return state.sealer.open(encryptedContent);
+    },
+    contextWindow(model) {
+      return state.contextWindow(model);
     },
     reset() {
       state.reset();

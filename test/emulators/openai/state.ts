@@ -1,6 +1,7 @@
 /** In-memory state of the emulator: conversations and their items, responses, locks, knobs. */
+import { CONTEXT_WINDOWS, CompactionSealer, DEFAULT_CONTEXT_WINDOW } from './context.ts';
 import type { Latency } from './pacing.ts';
-import type { FailureSpec, Json, RecordedRequest } from './types.ts';
+import type { FailureSpec, Json, RecordedRequest, SeenContext } from './types.ts';
 
 export interface ConversationState {
   id: string;
@@ -15,8 +16,15 @@ export interface ResponseState {
   id: string;
   /** The response object as the API returns it (kept up to date while it runs). */
   object: Json;
-  /** Items the model saw for this response: the history, then the input items (with ids). */
-  context: Json[];
+  /**
+   * The response this one continues (previous_response_id), or undefined; then `base` is the history it started
+   * from (a conversation's items from their latest compaction item). A chain is read back through `parent` only as
+   * far as its latest compaction item, so long chains cost what the model reads.
+   */
+  parent: ResponseState | undefined;
+  base: Json[];
+  /** What the model read. */
+  seen: SeenContext | undefined;
   inputItems: Json[];
   /** store:false responses cannot be retrieved nor chained. */
   stored: boolean;
@@ -29,7 +37,9 @@ export interface PendingFailure extends FailureSpec {
 export interface EmulatorConfig {
   apiKey: string;
   models: string[];
-  contextWindowTokens: number;
+  /** Overrides the table for every model. */
+  contextWindowTokens: number | undefined;
+  contextWindows: Record<string, number>;
   latency: Latency;
 }
 
@@ -45,6 +55,8 @@ export class EmulatorState {
   requests: RecordedRequest[] = [];
   /** Aborts every running generation (on reset and close). */
   running = new Set<AbortController>();
+  /** Seals and opens compaction items; kept across reset so items a test still holds stay readable. */
+  readonly sealer = new CompactionSealer();
 
   constructor(config: EmulatorConfig) {
     this.config = config;
@@ -61,6 +73,15 @@ export class EmulatorState {
     this.items.clear();
     this.failures = [];
     this.requests.length = 0;
+  }
+
+  contextWindow(model: string): number {
+    return (
+      this.config.contextWindowTokens ??
+      this.config.contextWindows[model] ??
+      CONTEXT_WINDOWS[model] ??
+      DEFAULT_CONTEXT_WINDOW
+    );
   }
 
   remember(items: Json[]): void {

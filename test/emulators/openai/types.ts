@@ -12,7 +12,10 @@ export interface OpenAIEmulatorOptions {
   apiKey?: string;
   latency?: LatencyOptions;
   models?: string[];
+  /** One context window for every model, overriding the table (CONTEXT_WINDOWS in context.ts). */
   contextWindowTokens?: number;
+  /** Context windows by model, over the table. */
+  contextWindows?: Record<string, number>;
 }
 
 export interface FailureSpec {
@@ -40,6 +43,38 @@ export interface RecordedRequest {
   conversationId: string | undefined;
   /** Request body size in bytes. */
   bytes: number;
+  /** What the model read, for POST /v1/responses, /v1/responses/compact and /v1/chat/completions that got that far. */
+  seen?: SeenContext;
+}
+
+/** What a compaction item stands for (the emulator reads its own `encrypted_content`). */
+export interface CompactionInfo {
+  /** How many messages it stands for, counting those of the compaction items it absorbed. */
+  messageCount: number;
+  /** The first and the last of those messages. */
+  first?: { role: Role; text: string };
+  last?: { role: Role; text: string };
+  /** `rollDigest('', messages)` of those messages, in order (see context.ts). */
+  digest: string;
+  /** Tokens of the input it compacted (what the model read when it was made). */
+  compactedTokens: number;
+}
+
+/** What the model read for one request. */
+export interface SeenContext {
+  model: string;
+  /** The messages it read verbatim, oldest first: those after the latest compaction item, less truncated ones. */
+  messages: ReplyMessage[];
+  /** What the compaction item it read stands for (the latest one of the input), if any. */
+  compaction?: CompactionInfo;
+  /** What the compaction item this response emitted stands for, when it compacted. */
+  compacted?: CompactionInfo;
+  /** Input tokens as billed: instructions, messages after the latest compaction item, that item. */
+  inputTokens: number;
+  /** Of which read from the prompt cache. */
+  cachedTokens: number;
+  /** Items dropped by `truncation: 'auto'`. */
+  truncatedItems: number;
 }
 
 export interface ConversationSnapshot {
@@ -64,6 +99,12 @@ export interface OpenAIEmulator {
   conversationIds(): string[];
   /** A stored response object (any status), or undefined. */
   response(id: string): unknown | undefined;
+  /** What the model read for a request (its id in `requests`) or a response (its id), if it got that far. */
+  seen(requestOrResponseId: number | string): SeenContext | undefined;
+  /** What a compaction item's `encrypted_content` stands for; undefined if this emulator did not make it. */
+  compaction(encryptedContent: string): CompactionInfo | undefined;
+  /** The context window of a model, in tokens. */
+  contextWindow(model: string): number;
   /** Clear the request log, pending failures and all state (conversations, responses, knobs back to the options). */
   reset(): void;
   close(): Promise<void>;
@@ -92,6 +133,10 @@ export interface ReplyInput {
   temperature?: number | undefined;
   /** Index of the choice (Chat Completions `n`); 0 or absent for the first. */
   choiceIndex?: number | undefined;
+  /** What the compaction item the model read stands for (for `!context`). */
+  compaction?: CompactionInfo | undefined;
+  /** Input tokens (for `!context`). */
+  inputTokens?: number | undefined;
 }
 
 /** A JSON object as received or sent. */
