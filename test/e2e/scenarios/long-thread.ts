@@ -6,6 +6,7 @@ import { NO_LATENCY, poll, RAISED_DISCORD_LIMITS } from '../../../bench/common.t
 import type { BackendKind } from '../../../src/core/model.ts';
 import type { MessageView } from '../../emulators/discord/index.ts';
 import { type RecordedRequest, rollDigest } from '../../emulators/openai/index.ts';
+import type { ReplyMessage } from '../../emulators/openai/types.ts';
 import {
   type BotProcess,
   click,
@@ -28,10 +29,7 @@ const AHEAD = 4;
 
 const SUMMARY_PREFIX = 'Summary of the earlier part of this conversation';
 
-interface Said {
-  role: string;
-  text: string;
-}
+type Said = Pick<ReplyMessage, 'role' | 'text'>;
 
 /** A user message of turn n: some twenty words, so the window is passed after a hundred turns or so. */
 const message = (n: number) =>
