@@ -14,6 +14,14 @@ import { kilobytes, now, round, seconds } from './common.ts';
 import { FORK_COUNT, type ForkCostRow, runForkCost } from './fork-cost.ts';
 import { type HistoryResult, LONG_HISTORY, runHistory, SHORT_HISTORY } from './history.ts';
 import { type LatencyResult, REPLY_TOKENS, runLatency } from './latency.ts';
+import {
+  LONG_MODEL,
+  LONG_THRESHOLD,
+  LONG_TURNS,
+  LONG_WINDOW,
+  type LongThreadResult,
+  runLongThread,
+} from './long-thread.ts';
 import { describeMachine, machine } from './machine.ts';
 import {
   DELTAS_PER_SECOND,
@@ -40,7 +48,46 @@ const LEGEND = [
   '  fake channel, under virtual time; baseline: stripThink of the whole reply at every delta, as the core did before.',
   'history length (part 7, in this process): the core on the real SQLite store with a backend that answers at once;',
   '  CPU per turn on a thread whose branch holds 100 or 20,000 items of about 1 kB (alternating runs of 40 turns).',
+  `long thread (part 8): ${LONG_TURNS} turns of ~20-word messages in one thread on ${LONG_MODEL} (${LONG_WINDOW}-token`,
+  '  window), 0 latency, raised limits, SQLite on tmpfs; tokens as the OpenAI emulator counts what the model read;',
+  '  naive: every turn sends the whole history. Conversations and responses: OpenAI server-side compaction; chat: the',
+  '  rolling summary. Bot time per turn: message posted -> reply finished in Discord, one message at a time.',
 ];
+
+function longThreadRows(results: readonly LongThreadResult[]): Row[] {
+  return results.flatMap((r): Row[] => {
+    const settings = `BACKEND=${r.backend} · threshold ${LONG_THRESHOLD} of ${LONG_WINDOW} tokens`;
+    const at = Object.entries(r.inputAt)
+      .map(([turn, tokens]) => `${turn}: ${tokens}`)
+      .join(' · ');
+    return [
+      {
+        part: '8',
+        figure: `input tokens per turn at turn n (condensed from turn ${r.condensedFrom}; most in the 2nd half)`,
+        ours: `${at} (max ${r.maxLateInput})`,
+        baseline: '',
+        ratio: '',
+        settings,
+      },
+      {
+        part: '8',
+        figure: `input tokens of all ${r.turns} turns (of which summaries/compactions)`,
+        ours: `${r.totalInputTokens.toLocaleString('en-US')} (${r.condensingInputTokens.toLocaleString('en-US')})`,
+        baseline: r.naiveInputTokens.toLocaleString('en-US'),
+        ratio: ratio(r.totalInputTokens, r.naiveInputTokens),
+        settings,
+      },
+      {
+        part: '8',
+        figure: 'bot time per turn, median of 10, around turn 100 · around turn 2,000',
+        ours: `${r.msPerTurnAt100.toFixed(0)} ms · ${r.msPerTurnAt2000.toFixed(0)} ms`,
+        baseline: '',
+        ratio: ratio(r.msPerTurnAt2000, r.msPerTurnAt100),
+        settings: `${settings} · whole run ${r.wallSeconds.toFixed(0)} s`,
+      },
+    ];
+  });
+}
 
 function historyRows(r: HistoryResult): Row[] {
   const t = r.tree;
@@ -247,7 +294,7 @@ function tokenRows(rows: readonly TokensRow[]): Row[] {
   }));
 }
 
-const wanted = new Set(process.argv.slice(2).filter((a) => /^[1-7]$/.test(a)));
+const wanted = new Set(process.argv.slice(2).filter((a) => /^[1-8]$/.test(a)));
 const runs = (part: string) => wanted.size === 0 || wanted.has(part) || (part === '4' && wanted.has('1'));
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -288,8 +335,9 @@ if (runs('2')) await part('forkCost', () => runForkCost(log), forkRows);
 if (runs('3')) await part('throughput', () => runThroughput(log), throughputRows);
 if (runs('5')) await part('tokens', () => runTokens(log), tokenRows);
 if (runs('7')) await part('history', () => runHistory(log), historyRows);
+if (runs('8')) await part('longThread', () => runLongThread(log), longThreadRows);
 
-const order = ['1', '2', '3', '4', '5', '6', '7'];
+const order = ['1', '2', '3', '4', '5', '6', '7', '8'];
 rows.sort((a, b) => order.indexOf(a.part) - order.indexOf(b.part));
 console.log(renderTable(rows));
 console.log();
@@ -309,7 +357,7 @@ if (wanted.size === 0 && failures.length === 0) {
     settings: {
       pace: { firstTokenMs: 400, tokensPerSecond: 50, replyTokens: REPLY_TOKENS },
       discordDefaultLimits: { messageCreate: '5 per 5 s per channel', messageEdit: '5 per 5 s per channel' },
-      raisedDiscordLimitsFor: ['forkCost', 'throughput', 'tokens'],
+      raisedDiscordLimitsFor: ['forkCost', 'throughput', 'tokens', 'longThread'],
       streaming: {
         deltas: STREAMING_DELTAS,
         deltaCharacters: '2-6',

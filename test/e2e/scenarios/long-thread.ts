@@ -25,7 +25,7 @@ const TURNS = Number(process.env.LONG_THREAD_TURNS ?? 2000);
 const RESTART_AT = Math.floor(TURNS / 2);
 const VOTE_AT = Math.floor((TURNS * 3) / 4);
 /** Messages posted ahead of the replies, so the bot never waits for the test. */
-const AHEAD = 4;
+const AHEAD = 6;
 
 const SUMMARY_PREFIX = 'Summary of the earlier part of this conversation';
 
@@ -105,7 +105,14 @@ export function longThreadScenario(backend: BackendKind): void {
           { timeoutMs: 120_000, intervalMs: 20, message: `replies up to turn ${turn}` },
         );
 
-      const turnsDone = () => generations(world).filter((r) => r.endedAt !== undefined).length;
+      // Requests that ended, counted as they end (a scan of the whole log at every poll would cost more than the bot).
+      let ended = 0;
+      let cursor = 0;
+      const turnsDone = () => {
+        const { requests } = world.openai;
+        for (; cursor < requests.length && requests[cursor]!.endedAt !== undefined; cursor += 1) ended += 1;
+        return ended;
+      };
       for (let n = 1; n <= TURNS; n += 1) {
         if (n === RESTART_AT) {
           await answeredUpTo(n - 1);
