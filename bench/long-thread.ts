@@ -64,7 +64,7 @@ async function runOne(backend: BackendKind, turns: number, log: (line: string) =
     await world.startBot({
       BACKEND: backend,
       OPENAI_MODEL: LONG_MODEL,
-      LOG_LEVEL: 'warn',
+      LOG_LEVEL: 'info',
       STORE_URL: `sqlite://${join(dir, 'threadfork.sqlite')}`,
     });
     const alice = world.discord.createUser({ username: 'alice' });

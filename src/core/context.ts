@@ -154,7 +154,15 @@ export async function prepareContext(
   branchId: string,
   input: readonly Item[],
   options: GenerationOptions,
-  force = false,
+  {
+    force = false,
+    limit,
+  }: {
+    /** The provider refused the context as too long: condense now, whatever the estimate says. */
+    force?: boolean;
+    /** What the provider said it reads and was sent, in its tokens (it may count very differently from the estimate). */
+    limit?: { window: number; sent: number } | undefined;
+  } = {},
 ): Promise<Prepared> {
   const history = contextView(deps, session, branchId);
   const policy = deps.context;
@@ -165,16 +173,23 @@ export async function prepareContext(
   const { tokens, items } = await contextTokens(history, input, options);
   if (!force && tokens <= policy.thresholdOf(options.model)) return unchanged;
   const from = history.condensed?.covers ?? 0;
-  const keep = force ? Math.floor(policy.keepOf(options.model) / 2) : policy.keepOf(options.model);
+  // The window in the estimate's units: the table's, or, after a refusal that named the real window, that one scaled
+  // by how the estimate compares with the provider's count of what was sent (a small model's tokenizer may count
+  // four times as many tokens as the estimate).
+  const tableWindow = policy.windowOf(options.model);
+  const window =
+    force && limit && limit.sent > 0
+      ? Math.min(tableWindow, Math.floor((limit.window * tokens) / limit.sent))
+      : tableWindow;
+  const scale = window / tableWindow;
+  const keep = Math.floor((policy.keepOf(options.model) * scale) / (force ? 2 : 1));
   const fold = tailStart(items, keep, force);
   if (fold === 0) return unchanged;
 
   // Folded in slices that each fit the model with room to spare, so a long backlog (the first condensing of a thread
   // from before, a forced one) never asks for more than the model reads.
-  const slice = Math.max(
-    256,
-    Math.floor(policy.windowOf(options.model) / 2) - policy.summaryOf(options.model),
-  );
+  const summaryTokens = Math.max(32, Math.floor(policy.summaryOf(options.model) * scale));
+  const slice = Math.max(64, Math.floor(window / 2) - summaryTokens);
   let condensed = history.condensed;
   const used: Prepared['used'] = [];
   const mode = policy.mode === 'summary' || !deps.backend.serverCompaction ? 'summary' : 'compaction';
@@ -187,7 +202,7 @@ export async function prepareContext(
       items: items.slice(at, end),
       how: mode,
       options,
-      maxTokens: policy.summaryOf(options.model),
+      maxTokens: summaryTokens,
       signal: held.signal,
     });
     used.push({ model: options.model, usage: made.usage });

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { withoutAttachments } from './attachments.ts';
 import { contextView, type Prepared, prepareContext, recordCompaction, tellOnce } from './context.ts';
 import { type CoreDeps, type HeldThread, safely } from './deps.ts';
-import { BotError, LockLostError, UpstreamError } from './errors.ts';
+import { BotError, ContextTooLongError, LockLostError, UpstreamError } from './errors.ts';
 import {
   branchOf,
   type Item,
@@ -52,9 +52,6 @@ export function withContext(deps: Pick<CoreDeps, 'backend' | 'context'>, options
   if (policy?.mode !== 'auto' || !deps.backend.serverCompaction) return options;
   return { ...options, compactThreshold: policy.thresholdOf(options.model) };
 }
-
-/** True for the provider's refusal of a context longer than the model reads. */
-const isOverflow = (error: unknown) => error instanceof UpstreamError && error.failure === 'context_too_long';
 
 /** Any error as the BotError a person is shown. */
 export function shownError(error: unknown, fallback = 'Something went wrong while answering.'): BotError {
@@ -151,14 +148,15 @@ export async function answerBatch(deps: CoreDeps, held: HeldThread, batch: Pendi
   /** Summaries made for this turn: they count like the reply. */
   const condensing: Prepared['used'] = [];
   /** Condenses the branch's oldest part when it is due (or `force`d); a failure leaves the history as it was. */
-  const prepare = async (force: boolean) => {
-    const prepared = await prepareContext(deps, held, session, branch.id, [userItem], options, force).catch(
-      (error: unknown) => {
-        if (error instanceof LockLostError || held.lease.signal.aborted) throw error;
-        logger.warn({ err: error, threadId, branchId: branch.id }, 'could not condense the thread’s history');
-        return undefined;
-      },
-    );
+  const prepare = async (force: boolean, limit?: ContextTooLongError['limit']) => {
+    const prepared = await prepareContext(deps, held, session, branch.id, [userItem], options, {
+      force,
+      limit,
+    }).catch((error: unknown) => {
+      if (error instanceof LockLostError || held.lease.signal.aborted) throw error;
+      logger.warn({ err: error, threadId, branchId: branch.id }, 'could not condense the thread’s history');
+      return undefined;
+    });
     if (!prepared) return undefined;
     condensing.push(...prepared.used);
     session = prepared.session;
@@ -187,8 +185,8 @@ export async function answerBatch(deps: CoreDeps, held: HeldThread, batch: Pendi
     } catch (error) {
       // The provider refused the context as too long (nothing was streamed): condense now, and try once more, with
       // the provider's truncation as the last safety net.
-      if (!isOverflow(error) || firstTokenAt !== undefined) throw error;
-      const prepared = await prepare(true);
+      if (!(error instanceof ContextTooLongError) || firstTokenAt !== undefined) throw error;
+      const prepared = await prepare(true, error.limit);
       if (!prepared || prepared.history.condensed === history.condensed) throw error;
       history = prepared.history;
       result = await run(true);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { condensedOf, tailStart } from '../../src/core/context.ts';
 import { contextWindowOf, createContextPolicy } from '../../src/core/context-windows.ts';
-import { UpstreamError } from '../../src/core/errors.ts';
+import { ContextTooLongError } from '../../src/core/errors.ts';
 import { createHistoryLog } from '../../src/core/history-log.ts';
 import { createLocalLockService } from '../../src/core/local-lock.ts';
 import type { Item } from '../../src/core/model.ts';
@@ -179,7 +179,7 @@ describe('long threads', () => {
   it('summarises and tries once more when the provider says the context is too long', async () => {
     const core = await startedCore();
     await core.say(3);
-    core.backend.failNext.push(new UpstreamError('context_too_long', 'too long', { retryable: false }));
+    core.backend.failNext.push(new ContextTooLongError('too long', {}));
     await core.say(1);
     const runs = core.runs();
     expect(runs.at(-1)!.options![0]!.truncate).toBe(true);
