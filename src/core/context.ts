@@ -59,15 +59,29 @@ export function condensedOf(session: ThreadSession, branchId: string): Condensed
   let offset = 0;
   for (const { branch, take } of lineage(session, branchId)) {
     const reach = offset + take;
-    if (branch.condensed && branch.condensed.covers <= reach) found = branch.condensed;
+    found = within(branch.condensed, reach) ?? found;
     offset = reach;
   }
   return found;
 }
 
-/** `history` with what stands for its oldest part (dropped when it covers more than the history holds). */
+/** A condensed form that covers at most `length` items: itself, or the one it replaced. */
+function within(condensed: Condensed | undefined, length: number): Condensed | undefined {
+  if (!condensed) return undefined;
+  if (condensed.covers <= length) return condensed;
+  return condensed.earlier && condensed.earlier.covers <= length ? condensed.earlier : undefined;
+}
+
+/** A new condensed form for a branch whose current one is `current`: it keeps that one (alone) as `earlier`. */
+export function replacing(current: Condensed | undefined, next: Omit<Condensed, 'earlier'>): Condensed {
+  if (!current) return next;
+  const { earlier: _older, ...previous } = current;
+  return { ...next, earlier: previous };
+}
+
+/** `history` with what stands for its oldest part (the earlier form, or none, when it covers more than it holds). */
 export function withCondensed(history: HistoryView, condensed: Condensed | undefined): HistoryView {
-  const kept = condensed && condensed.covers <= history.length ? condensed : undefined;
+  const kept = within(condensed, history.length);
   return { length: history.length, condensed: kept, read: (start) => history.read(start) };
 }
 
@@ -226,7 +240,10 @@ export async function prepareContext(
     return {
       ...s,
       condensedNoticed: true,
-      branches: { ...s.branches, [branchId]: { ...branch, condensed: made, provider: undefined } },
+      branches: {
+        ...s.branches,
+        [branchId]: { ...branch, condensed: replacing(history.condensed, made), provider: undefined },
+      },
     };
   });
   deps.logger.info(
@@ -247,6 +264,7 @@ export function recordCompaction(
   at: number,
 ): ThreadSession {
   const branch = branchOf(session, branchId)!;
+  const current = condensedOf(session, branchId);
   return {
     ...session,
     condensedNoticed: true,
@@ -255,7 +273,15 @@ export function recordCompaction(
       [branchId]: {
         ...branch,
         // Made in the provider's own state: that state is continued, not replaced (`madeAt` is where it starts).
-        condensed: { kind: 'compaction', text: '', items, covers, madeAt: covers, by: 'provider', at },
+        condensed: replacing(current, {
+          kind: 'compaction',
+          text: '',
+          items,
+          covers,
+          madeAt: covers,
+          by: 'provider',
+          at,
+        }),
       },
     },
   };

@@ -80,6 +80,11 @@ export interface Condensed {
   /** Who made it: the model's own summary or compaction, or a moderator's reset. */
   by: 'model' | 'provider' | 'reset';
   at: number;
+  /**
+   * The form it replaced, for forks at a point it does not reach ("answer again" right after a compaction that took
+   * the answered message in): they go on from that one instead of the whole raw history. One level only.
+   */
+  earlier?: Omit<Condensed, 'earlier'>;
 }
 
 /** Why a branch exists; the Discord layer words it. */

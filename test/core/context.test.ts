@@ -157,6 +157,36 @@ describe('long threads', () => {
     expect(condensedOf(session, winner)).toEqual(before);
   });
 
+  it('answers again right after a compaction that took the message in, from the summary before it', async () => {
+    const core = await startedCore();
+    await core.say(30);
+    const summary = condensedOf(await core.session(), 'b1')!;
+    // The provider compacts while answering the next message: its compaction stands for that message too.
+    const runTurn = core.backend.runTurn.bind(core.backend);
+    core.backend.runTurn = async (request) => ({
+      ...(await runTurn(request)),
+      compaction: [{ type: 'compaction', encrypted_content: 'opaque' }],
+    });
+    await core.say(1);
+    const compacted = condensedOf(await core.session(), 'b1')!;
+    expect(compacted).toMatchObject({ kind: 'compaction', by: 'provider' });
+    await core.threads.requestAlternatives({
+      threadId: THREAD,
+      userId: 'u1',
+      isModerator: false,
+      count: 2,
+      prompt: undefined,
+      styles: [],
+      models: [],
+      temperature: undefined,
+    });
+    const fork = core.backend.calls.find((c) => c.method === 'generateAlternatives')!;
+    // Not the whole raw history: the summary the compaction replaced, and the turns after it.
+    expect(fork.summary).toBe(summary.text);
+    expect(fork.history!.length).toBeLessThan(30);
+    expect(fork.input![0]!.text).toBe('u1: message 31');
+  });
+
   it('never writes a summary made by a process that lost the thread’s lock', async () => {
     const core = await startedCore();
     const condense = core.backend.condense.bind(core.backend);
