@@ -10,6 +10,7 @@ import type { ReplyMessage } from '../../emulators/openai/types.ts';
 import {
   type BotProcess,
   click,
+  command,
   createWorld,
   openVote,
   startThread,
@@ -217,6 +218,38 @@ export function longThreadScenario(backend: BackendKind): void {
       expect(alternativeText('B')).not.toBe(alternativeText('A'));
       const previous = spoken(after.seen!.messages).at(-2) ?? after.seen!.compaction?.last;
       expect(previous?.text).toBe(alternativeText('B'));
+
+      // The thread was told once; a moderator sees what stands for the oldest messages, and can reset it.
+      const told = world.discord.messages(threadId).filter((m) => m.content.startsWith('🗜️'));
+      expect(told).toHaveLength(1);
+      const mod = world.discord.createUser({ username: 'mod', manageThreads: true });
+      const shown = await command(world, {
+        channelId: threadId,
+        userId: mod.id,
+        name: 'summary',
+        subcommand: 'show',
+      });
+      expect(shown).toMatch(backend === 'chat' ? /Made by the model/ : /OpenAI compaction/);
+      expect(shown).toMatch(/stands for the oldest \d+ of \d+ messages/);
+      // (Discord shows /summary only to members with Manage Threads: the emulator refuses it to anyone else.)
+      await command(world, { channelId: threadId, userId: mod.id, name: 'summary', subcommand: 'reset' });
+      const last = world.discord.postMessage(threadId, alice.id, message(TURNS + 1));
+      await poll(
+        () => {
+          scan();
+          return answered.has(last.id);
+        },
+        { timeoutMs: 60_000, message: 'the reply after the reset' },
+      );
+      const reset = generations(world).findLast(
+        (r) => spoken(r.seen!.messages).at(-1)?.text === `alice: ${message(TURNS + 1)}`,
+      )!.seen!;
+      expect(reset.compaction).toBeUndefined();
+      expect(
+        reset.messages.some((m) =>
+          m.text.startsWith('The earlier part of this conversation is no longer shown'),
+        ),
+      ).toBe(true);
     });
   });
 }
