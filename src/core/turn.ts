@@ -50,7 +50,8 @@ export function generationOptions(
 export function withContext(deps: Pick<CoreDeps, 'backend' | 'context'>, options: GenerationOptions) {
   const policy = deps.context;
   if (policy?.mode !== 'auto' || !deps.backend.serverCompaction) return options;
-  return { ...options, compactThreshold: policy.thresholdOf(options.model) };
+  // OpenAI takes no threshold under 1,000 tokens.
+  return { ...options, compactThreshold: Math.max(1000, policy.thresholdOf(options.model)) };
 }
 
 /** Any error as the BotError a person is shown. */
@@ -297,8 +298,10 @@ export async function answerBatch(deps: CoreDeps, held: HeldThread, batch: Pendi
           'could not release replaced provider state',
         ),
       );
-  telemetry.tokens({ model: session.settings.model, kind: 'input', count: result.usage.inputTokens });
-  telemetry.tokens({ model: session.settings.model, kind: 'output', count: result.usage.outputTokens });
+  for (const { model, usage } of [...condensing, { model: session.settings.model, usage: result.usage }]) {
+    telemetry.tokens({ model, kind: 'input', count: usage.inputTokens });
+    telemetry.tokens({ model, kind: 'output', count: usage.outputTokens });
+  }
   report(stoppedBy ? 'stopped' : 'done', firstTokenAt);
   await show(
     deps,
