@@ -1,5 +1,5 @@
 /**
- * Part 8: a thread that lives for months. The real bot answers a 2,000-turn thread on the OpenAI emulator's 8k test
+ * Part 9: a thread that lives for months. The real bot answers a 2,000-turn thread on the OpenAI emulator's 8k test
  * model (`tf-test-8k`), once per backend, at zero model latency and raised Discord limits:
  * - input tokens per turn against the turn number (the emulator's count of what the model read): flat once past the
  *   threshold (60% of the window), never above the window;

@@ -32,6 +32,9 @@ export interface MemoryResult {
   turnsPerSecond: number;
 }
 
+/** Turns of part 8 of `npm run bench`. */
+export const MEMORY_TURNS = 10_000;
+
 /** Messages posted at once in each thread per round: 1,000 turns a round at 100 threads. */
 const PER_ROUND = 10;
 
@@ -70,7 +73,7 @@ async function metricBytes(port: number, names: string[]): Promise<(number | und
 export async function runMemory(
   log: (line: string) => void,
   {
-    turns = 10_000,
+    turns = MEMORY_TURNS,
     threads = 100,
     sampleAt = [1000],
   }: { turns?: number; threads?: number; sampleAt?: number[] } = {},
@@ -172,10 +175,15 @@ export async function runMemory(
 }
 
 if (import.meta.main) {
-  const turns = Number(process.argv[2] ?? 10_000);
+  const turns = Number(process.argv[2] ?? MEMORY_TURNS);
   const threads = Number(process.argv[3] ?? 100);
   console.log(`memory: ${turns} turns over ${threads} threads (0 latency, raised limits)`);
-  const result = await runMemory((line) => console.log(line), { turns, threads });
+  // Alone, it samples after every round.
+  const sampleAt = Array.from(
+    { length: Math.ceil(turns / (threads * PER_ROUND)) },
+    (_, i) => (i + 1) * threads * PER_ROUND,
+  );
+  const result = await runMemory((line) => console.log(line), { turns, threads, sampleAt });
   console.log(
     `peak RSS ${result.peakRssMb?.toFixed(0) ?? '?'} MB · ${result.turnsPerSecond.toFixed(1)} turns/s\n${JSON.stringify(result)}`,
   );

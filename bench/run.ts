@@ -4,14 +4,21 @@
  * same figures as JSON to bench/results/latest.json. Figures are printed, never asserted.
  *
  * Part 6 (streaming CPU) runs in this process alone, with no bot and no emulator: see bench/streaming.ts. Part 7
- * (history length) runs the core in this process on the real SQLite store: see bench/history.ts.
+ * (history length) runs the core in this process on the real SQLite store: see bench/history.ts. Part 8 (memory)
+ * has the bot answer 10,000 turns over 100 threads and samples its memory: see bench/memory.ts.
  *
  * `npm run bench -- 1 3` runs parts 1 and 3 only (part 4 comes with part 1); only a full run writes latest.json.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { kilobytes, now, round, seconds } from './common.ts';
-import { FORK_COUNT, type ForkCostRow, runForkCost } from './fork-cost.ts';
+import {
+  FORK_COUNT,
+  type ForkCachingRow,
+  type ForkCostRow,
+  runForkCaching,
+  runForkCost,
+} from './fork-cost.ts';
 import { type HistoryResult, LONG_HISTORY, runHistory, SHORT_HISTORY } from './history.ts';
 import { type LatencyResult, REPLY_TOKENS, runLatency } from './latency.ts';
 import {
@@ -23,6 +30,7 @@ import {
   runLongThread,
 } from './long-thread.ts';
 import { describeMachine, machine } from './machine.ts';
+import { MEMORY_TURNS, type MemoryResult, type MemorySample, runMemory } from './memory.ts';
 import {
   DELTAS_PER_SECOND,
   REPLY_KINDS,
@@ -48,7 +56,7 @@ const LEGEND = [
   '  fake channel, under virtual time; baseline: stripThink of the whole reply at every delta, as the core did before.',
   'history length (part 7, in this process): the core on the real SQLite store with a backend that answers at once;',
   '  CPU per turn on a thread whose branch holds 100 or 20,000 items of about 1 kB (alternating runs of 40 turns).',
-  `long thread (part 8): ${LONG_TURNS} turns of ~20-word messages in one thread on ${LONG_MODEL} (${LONG_WINDOW}-token`,
+  `long thread (part 9): ${LONG_TURNS} turns of ~20-word messages in one thread on ${LONG_MODEL} (${LONG_WINDOW}-token`,
   '  window), 0 latency, raised limits, SQLite on tmpfs; tokens as the OpenAI emulator counts what the model read;',
   '  naive: every turn sends the whole history. Conversations and responses: OpenAI server-side compaction; chat: the',
   '  rolling summary. Bot time per turn: message posted -> reply finished in Discord, one message at a time.',
@@ -62,7 +70,7 @@ function longThreadRows(results: readonly LongThreadResult[]): Row[] {
       .join(' · ');
     return [
       {
-        part: '8',
+        part: '9',
         figure: `input tokens per turn at turn n (condensed from turn ${r.condensedFrom}; most in the 2nd half)`,
         ours: `${at} (max ${r.maxLateInput})`,
         baseline: '',
@@ -70,7 +78,7 @@ function longThreadRows(results: readonly LongThreadResult[]): Row[] {
         settings,
       },
       {
-        part: '8',
+        part: '9',
         figure: `input tokens of all ${r.turns} turns (of which summaries/compactions)`,
         ours: `${r.totalInputTokens.toLocaleString('en-US')} (${r.condensingInputTokens.toLocaleString('en-US')})`,
         baseline: r.naiveInputTokens.toLocaleString('en-US'),
@@ -78,7 +86,7 @@ function longThreadRows(results: readonly LongThreadResult[]): Row[] {
         settings,
       },
       {
-        part: '8',
+        part: '9',
         figure: 'bot time per turn, median of 10, around turn 100 · around turn 2,000',
         ours: `${r.msPerTurnAt100.toFixed(0)} ms · ${r.msPerTurnAt2000.toFixed(0)} ms`,
         baseline: '',
@@ -213,6 +221,38 @@ function forkRows(rows: readonly ForkCostRow[]): Row[] {
   ];
 }
 
+function forkCachingRows(rows: readonly ForkCachingRow[]): Row[] {
+  const settings =
+    'count 3 + prompt · history ≈ 1,500 tokens · 400 ms to 1st token · 50 tok/s · 200-token replies · gpt-4.1-mini prices';
+  const of = (backend: string, mode: string) => rows.find((r) => r.backend === backend && r.mode === mode);
+  const backends = [...new Set(rows.map((r) => r.backend))];
+  return backends.flatMap((backend): Row[] => {
+    const warm = of(backend, 'warm');
+    const cold = of(backend, 'cold');
+    const off = of(backend, 'off');
+    const x = (r: ForkCachingRow | undefined, pick: (r: ForkCachingRow) => number) =>
+      r ? `${pick(r).toFixed(2)}` : '–';
+    return [
+      {
+        part: '2',
+        figure: `billed input of one /alternatives over one turn's at the full price (${backend}): after a turn · cold cache`,
+        ours: `${x(warm, (r) => r.billedOverTurn)} · ${x(cold, (r) => r.billedOverTurn)} (cached ${warm?.cached.join('/') ?? '–'} · ${cold?.cached.join('/') ?? '–'})`,
+        baseline: `${x(off, (r) => r.billedOverTurn)} without caching`,
+        ratio: warm && off ? ratio(warm.billedOverTurn, off.billedOverTurn) : '',
+        settings,
+      },
+      {
+        part: '2',
+        figure: `T(3)/T(1) at the provider, the others started at the first one's first token (${backend}): after a turn · cold`,
+        ours: `${x(warm, (r) => r.providerRatio)} · ${x(cold, (r) => r.providerRatio)}`,
+        baseline: `${x(off, (r) => r.providerRatio)} without caching`,
+        ratio: '',
+        settings,
+      },
+    ];
+  });
+}
+
 function throughputRows(t: ThroughputResult): Row[] {
   const settings = `${THREADS} threads × ${MESSAGES_PER_THREAD} messages posted at once · 0 latency · ${RAISED}`;
   const routes = t.discordRoutes;
@@ -263,7 +303,7 @@ function throughputRows(t: ThroughputResult): Row[] {
     },
     {
       part: '3',
-      figure: 'peak memory of the bot process (VmHWM)',
+      figure: 'peak memory of the bot process (VmHWM; target <= 200 MB)',
       ours:
         t.peakMemoryMb === undefined
           ? 'unavailable'
@@ -294,7 +334,37 @@ function tokenRows(rows: readonly TokensRow[]): Row[] {
   }));
 }
 
-const wanted = new Set(process.argv.slice(2).filter((a) => /^[1-8]$/.test(a)));
+function memoryRows(m: MemoryResult): Row[] {
+  const settings = `${m.threads} threads · ${m.turns / m.threads} messages each, 10 at a time · 0 latency · raised limits`;
+  const at = (s: MemorySample) =>
+    `${s.rssMb?.toFixed(0) ?? '?'} MB (heap ${s.heapUsedMb?.toFixed(0) ?? '?'} MB)`;
+  const first = m.samples[0]!;
+  const last = m.samples.at(-1)!;
+  const rows: Row[] = [
+    {
+      part: '8',
+      figure: `bot RSS after start · after ${last.turns.toLocaleString('en')} turns (target: flat)`,
+      ours: `${at(first)} · ${at(last)}`,
+      baseline: '',
+      ratio: '',
+      settings,
+    },
+    {
+      part: '8',
+      figure: 'bot RSS along the way · peak (VmHWM)',
+      ours: `${m.samples
+        .slice(1, -1)
+        .map((s) => `${s.rssMb?.toFixed(0) ?? '?'} MB at ${s.turns.toLocaleString('en')}`)
+        .join(' · ')} · peak ${m.peakRssMb?.toFixed(0) ?? '?'} MB`,
+      baseline: '',
+      ratio: '',
+      settings: `${m.turnsPerSecond.toFixed(1)} turns/s`,
+    },
+  ];
+  return rows;
+}
+
+const wanted = new Set(process.argv.slice(2).filter((a) => /^\d+$/.test(a)));
 const runs = (part: string) => wanted.size === 0 || wanted.has(part) || (part === '4' && wanted.has('1'));
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -332,12 +402,19 @@ if (runs('1'))
     (r) => [...latencyRows(r), ...budgetRows(r)],
   );
 if (runs('2')) await part('forkCost', () => runForkCost(log), forkRows);
+if (runs('2')) await part('forkCaching', () => runForkCaching(log), forkCachingRows);
 if (runs('3')) await part('throughput', () => runThroughput(log), throughputRows);
 if (runs('5')) await part('tokens', () => runTokens(log), tokenRows);
 if (runs('7')) await part('history', () => runHistory(log), historyRows);
-if (runs('8')) await part('longThread', () => runLongThread(log), longThreadRows);
+if (runs('8'))
+  await part(
+    'memory',
+    () => runMemory(log, { turns: MEMORY_TURNS, threads: 100, sampleAt: [1000, 5000] }),
+    memoryRows,
+  );
+if (runs('9')) await part('longThread', () => runLongThread(log), longThreadRows);
 
-const order = ['1', '2', '3', '4', '5', '6', '7', '8'];
+const order = ['1', '2', '3', '4', '5', '6', '7', '8', '9'];
 rows.sort((a, b) => order.indexOf(a.part) - order.indexOf(b.part));
 console.log(renderTable(rows));
 console.log();

@@ -1,3 +1,4 @@
+import { flushCompileCache } from 'node:module';
 import { startBot } from './app.ts';
 import { loadConfigOrExit, storeUrlSecrets } from './config.ts';
 import { createLogger } from './logger.ts';
@@ -8,6 +9,8 @@ const logger = createLogger(config.logLevel, storeUrlSecrets(config.storeUrl));
 try {
   const bot = await startBot(config, logger);
   logger.info('threadfork is running');
+  // Written now rather than at exit, which a killed process never reaches (see src/node-runtime.ts).
+  flushCompileCache();
   const shutdown = (signal: string) => {
     logger.info({ signal }, 'stopping');
     bot.stop().then(

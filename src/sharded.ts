@@ -13,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { REST, type RESTGetAPIGatewayBotResult, Routes, type Shard, ShardingManager } from 'discord.js';
 import { loadConfigOrExit, storeUrlSecrets } from './config.ts';
 import { createLogger, createScrubber } from './logger.ts';
+import { NODE_FLAGS } from './node-runtime.ts';
 import type { OpsServer } from './ops/ops-server.ts';
 import { serveManagerOps, shardMetricsPort } from './ops/shards.ts';
 
@@ -91,6 +92,8 @@ const manager = new ShardingManager(SHARD_FILE, {
   totalShards,
   token: config.discord.token,
   mode: 'process',
+  // Each shard is started with the flags `npm start` uses (its environment, compile cache included, is ours).
+  execArgv: [...NODE_FLAGS],
   // Exited shards are started again here, with a back-off (see SHARD_RESPAWN_FIRST_MS).
   respawn: false,
   silent: true,

@@ -279,6 +279,7 @@ export function createChatBackend(
           model: generation.model,
           messages,
           ...(generation.temperature !== undefined ? { temperature: generation.temperature } : {}),
+          ...(generation.cacheKey ? { prompt_cache_key: generation.cacheKey } : {}),
           ...(sinks.length > 1 ? { n: sinks.length } : {}),
           stream: true,
           stream_options: { include_usage: true },

@@ -5,6 +5,7 @@ import { contextItems } from '../core/context.ts';
 import type { Condensed, Item, ProviderState } from '../core/model.ts';
 import type { Generated, GenerationOptions, HistoryView, ModelBackend } from '../core/ports.ts';
 import { condensedInput, contextFields, createOpenAICondense } from './condense.ts';
+import { startAfterFirstToken } from './first-token-gate.ts';
 import { isAttachmentRefusal, retryWhileLocked, toUpstreamError } from './openai-errors.ts';
 import { type Attached, type AttachmentOptions, attach, responsesContent } from './parts.ts';
 import { streamResponse } from './response-stream.ts';
@@ -84,6 +85,7 @@ export function createConversationsBackend(client: OpenAI, attachments?: Attachm
       model: options.model,
       ...(options.instructions ? { instructions: options.instructions } : {}),
       ...(options.temperature !== undefined ? { temperature: options.temperature } : {}),
+      ...(options.cacheKey ? { prompt_cache_key: options.cacheKey } : {}),
       ...contextFields(options),
     };
   }
@@ -154,29 +156,27 @@ export function createConversationsBackend(client: OpenAI, attachments?: Attachm
       const before = condensedInput(condensed);
       const all = [...past, ...input];
       const withAll = [...before, ...(await inputOf(all, 'fork'))];
-      return Promise.allSettled(
-        variants.map(async (variant): Promise<Generated> => {
-          try {
-            return await withAttachmentFallback(all, async (items) =>
-              streamResponse(
-                async () =>
-                  client.responses.create(
-                    {
-                      ...request(variant.options),
-                      input: items === all ? withAll : [...before, ...(await inputOf(items, 'fork'))],
-                      store: false,
-                      stream: true,
-                    },
-                    { signal: variant.signal },
-                  ),
-                { signal: variant.signal, onDelta: variant.onDelta },
-              ),
-            );
-          } catch (error) {
-            throw toUpstreamError(error, variant.options.model);
-          }
-        }),
-      );
+      return startAfterFirstToken(variants, async (variant): Promise<Generated> => {
+        try {
+          return await withAttachmentFallback(all, async (items) =>
+            streamResponse(
+              async () =>
+                client.responses.create(
+                  {
+                    ...request(variant.options),
+                    input: items === all ? withAll : [...before, ...(await inputOf(items, 'fork'))],
+                    store: false,
+                    stream: true,
+                  },
+                  { signal: variant.signal },
+                ),
+              { signal: variant.signal, onDelta: variant.onDelta },
+            ),
+          );
+        } catch (error) {
+          throw toUpstreamError(error, variant.options.model);
+        }
+      });
     },
 
     async transfer({ provider, from, to, sharedPrefix }): Promise<ProviderState | undefined> {

@@ -5,6 +5,7 @@ import type { Item } from '../core/model.ts';
 import type { Generated, GenerationOptions, HistoryView, ModelBackend } from '../core/ports.ts';
 import { condensedInput, contextFields, createOpenAICondense } from './condense.ts';
 import { toInputItems } from './conversations.ts';
+import { startAfterFirstToken } from './first-token-gate.ts';
 import { readTail } from './history.ts';
 import { isAttachmentRefusal, toUpstreamError } from './openai-errors.ts';
 import { type AttachmentOptions, attach, type ImageDetail } from './parts.ts';
@@ -64,6 +65,7 @@ export function createResponsesBackend(client: OpenAI, attachments?: AttachmentO
               ...(options.instructions ? { instructions: options.instructions } : {}),
               ...(options.temperature !== undefined ? { temperature: options.temperature } : {}),
               ...(previousResponseId ? { previous_response_id: previousResponseId } : {}),
+              ...(options.cacheKey ? { prompt_cache_key: options.cacheKey } : {}),
               ...contextFields(options),
               input: [
                 ...(previousResponseId ? [] : condensedInput(history.condensed)),
@@ -112,16 +114,14 @@ export function createResponsesBackend(client: OpenAI, attachments?: AttachmentO
     },
 
     generateAlternatives({ history, input, variants }) {
-      return Promise.allSettled(
-        variants.map((variant) =>
-          generate(
-            history,
-            input,
-            variant.options,
-            variant.signal,
-            variant.onDelta,
-            attachments?.forkImageDetail ?? 'low',
-          ),
+      return startAfterFirstToken(variants, (variant) =>
+        generate(
+          history,
+          input,
+          variant.options,
+          variant.signal,
+          variant.onDelta,
+          attachments?.forkImageDetail ?? 'low',
         ),
       );
     },

@@ -1,4 +1,5 @@
 import { randomBytes, randomInt } from 'node:crypto';
+import { promptCacheKey } from './cache-key.ts';
 import { contextView, withCondensed } from './context.ts';
 import type { CoreDeps, HeldThread } from './deps.ts';
 import { safely } from './deps.ts';
@@ -202,6 +203,7 @@ export async function runFork(deps: CoreDeps, held: HeldThread, spec: ForkSpec):
             model: alternative.model,
             style: alternative.style,
             temperature: spec.temperature,
+            cacheKey: promptCacheKey(threadId),
           }),
         ),
         signal: AbortSignal.any([stops[index]!, held.signal]),

@@ -63,6 +63,8 @@ export interface GenerationOptions {
   compactThreshold?: number;
   /** Let the provider drop the oldest context rather than refuse (OpenAI's `truncation: "auto"`): a last resort. */
   truncate?: boolean;
+  /** Groups one thread's requests in the provider's prompt cache (see cache-key.ts); absent: no grouping. */
+  cacheKey?: string | undefined;
 }
 
 export interface Generated {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { withoutAttachments } from './attachments.ts';
+import { promptCacheKey } from './cache-key.ts';
 import { contextView, type Prepared, prepareContext, recordCompaction, tellOnce } from './context.ts';
 import { type CoreDeps, type HeldThread, safely } from './deps.ts';
 import { BotError, ContextTooLongError, LockLostError, UpstreamError } from './errors.ts';
@@ -37,10 +38,16 @@ export function generationOptions(
     model?: string | undefined;
     style?: string | undefined;
     temperature?: number | undefined;
+    cacheKey?: string | undefined;
   } = {},
 ) {
   const instructions = [settings.instructions, overrides.style].filter(Boolean).join('\n\n') || undefined;
-  return { model: overrides.model ?? settings.model, instructions, temperature: overrides.temperature };
+  return {
+    model: overrides.model ?? settings.model,
+    instructions,
+    temperature: overrides.temperature,
+    cacheKey: overrides.cacheKey,
+  };
 }
 
 /**
@@ -145,7 +152,10 @@ export async function answerBatch(deps: CoreDeps, held: HeldThread, batch: Pendi
   }
   const visible = createThinkFilter();
   let firstTokenAt: number | undefined;
-  const options = withContext(deps, generationOptions(session.settings));
+  const options = withContext(
+    deps,
+    generationOptions(session.settings, { cacheKey: promptCacheKey(threadId) }),
+  );
   /** Summaries made for this turn: they count like the reply. */
   const condensing: Prepared['used'] = [];
   /** Condenses the branch's oldest part when it is due (or `force`d); a failure leaves the history as it was. */

@@ -87,8 +87,8 @@ describe('conversations backend', () => {
     expect(emulator.requests.some((r) => r.status === 400)).toBe(true); // it met the lock, and retried
   });
 
-  it('generates alternatives in parallel without touching any conversation', async () => {
-    emulator.setLatency({ firstTokenMs: 100 });
+  it('generates alternatives without touching any conversation: the first, then the others from its first token', async () => {
+    emulator.setLatency({ firstTokenMs: 100, tokensPerSecond: 50 });
     const backend = createConversationsBackend(client);
     const variants = ['formal', 'funny', 'terse'].map((style) => ({
       options: { ...options, instructions: style },
@@ -103,9 +103,10 @@ describe('conversations backend', () => {
     expect(results.every((r) => r.status === 'fulfilled')).toBe(true);
     const calls = emulator.requests.filter((r) => r.route === 'POST /v1/responses');
     expect(calls).toHaveLength(3);
-    // All three were in flight at once.
-    const lastStart = Math.max(...calls.map((c) => c.startedAt));
-    expect(calls.every((c) => (c.endedAt ?? 0) > lastStart)).toBe(true);
+    // The others start once the first streams (so the provider has cached the prompt), while it still streams.
+    const [lead, ...rest] = calls;
+    expect(rest.every((c) => c.startedAt >= lead!.startedAt + 90)).toBe(true);
+    expect(rest.every((c) => c.startedAt < (lead!.endedAt ?? 0))).toBe(true);
     expect(emulator.conversationIds()).toEqual([]);
   });
 

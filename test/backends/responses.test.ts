@@ -91,11 +91,11 @@ describe('responses backend', () => {
     expect(bodyOf(calls()[2]).instructions).toBeUndefined();
   });
 
-  it('generates alternatives from the same previous response, all in flight at once', async () => {
+  it('generates alternatives from the same previous response, then the others from its first token', async () => {
     const backend = createResponsesBackend(client);
     const history = await chain(backend, 2);
     const before = calls().length;
-    emulator.setLatency({ firstTokenMs: 100 });
+    emulator.setLatency({ firstTokenMs: 100, tokensPerSecond: 50 });
     const styles = ['formal', 'funny', 'terse'];
     const texts = styles.map(() => '');
     const results = await backend.generateAlternatives({
@@ -114,8 +114,10 @@ describe('responses backend', () => {
     expect(new Set(forks.map((c) => bodyOf(c).previous_response_id))).toEqual(
       new Set([history.at(-1)!.responseId]),
     );
-    const lastStart = Math.max(...forks.map((c) => c.startedAt));
-    expect(forks.every((c) => (c.endedAt ?? 0) > lastStart)).toBe(true);
+    // The others start once the first streams (so the provider has cached the prompt), while it still streams.
+    const [lead, ...rest] = forks;
+    expect(rest.every((c) => c.startedAt >= lead!.startedAt + 90)).toBe(true);
+    expect(rest.every((c) => c.startedAt < (lead!.endedAt ?? 0))).toBe(true);
     for (const [index, result] of results.entries()) {
       expect(result.status).toBe('fulfilled');
       const value = (result as PromiseFulfilledResult<{ text: string; responseId: string }>).value;

@@ -165,7 +165,8 @@ describe('a fork that fails', () => {
       name: 'alternatives',
       options: { count: 2, prompt: 'think hard' },
     });
-    await w.discord.waitFor(() => w.openai.requests.slice(from).filter(isGeneration).length === 2);
+    // The first alternative is on its way (the other starts at its first token, which never comes).
+    await w.discord.waitFor(() => w.openai.requests.slice(from).filter(isGeneration).length === 1);
     await bot.stop();
     w.openai.setLatency({});
     expect(await bot.exited).toBe(0);

@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { NODE_FLAGS, runtimeEnv } from '../../src/node-runtime.ts';
 import { createDiscordEmulator, type DiscordEmulator, type MessageView } from '../emulators/discord/index.ts';
 import { createOpenAIEmulator, type OpenAIEmulator } from '../emulators/openai/index.ts';
 
@@ -86,9 +87,10 @@ export async function createWorld(
 }
 
 export function spawnBot(env: Record<string, string>, cwd: string, entry: string = ENTRY): BotProcess {
-  const child: ChildProcess = spawn(process.execPath, [entry], {
+  // Started as `npm start` starts it: the same V8 flags and compile cache (src/node-runtime.ts).
+  const child: ChildProcess = spawn(process.execPath, [...NODE_FLAGS, entry], {
     cwd,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? cwd, ...env },
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? cwd, ...runtimeEnv(), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: LogLine[] = [];

@@ -80,7 +80,7 @@ export function alternativesScenarios(backend: BackendKind, options: ScenarioOpt
   describe(`/alternatives (${backend} backend${options.label ? `, ${options.label}` : ''})`, () => {
     it('generates the alternatives at once from the same history, and the quorum continues on the winner only', async () => {
       const threadId = await threadWithTurns('plan a trip to Porto', 2);
-      world.openai.setLatency({ firstTokenMs: 300 });
+      world.openai.setLatency({ firstTokenMs: 300, tokensPerSecond: 50 });
       const requestsBefore = world.openai.requests.length;
       let ballot: MessageView;
       try {
@@ -101,6 +101,8 @@ export function alternativesScenarios(backend: BackendKind, options: ScenarioOpt
       }
       const generations = world.openai.requests.slice(requestsBefore).filter(isGeneration);
       expect(generations).toHaveLength(3);
+      // All in flight together (backends that send one request each start the others from the first one's first
+      // token, so they read its prompt from the provider's cache).
       const lastStart = Math.max(...generations.map((g) => g.startedAt));
       expect(generations.every((g) => (g.endedAt ?? 0) > lastStart)).toBe(true);
       const inputs = generations.map(sentHistory);

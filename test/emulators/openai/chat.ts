@@ -5,10 +5,11 @@ import { newChatCompletionId, nowSeconds } from './ids.ts';
 import { isObject } from './input.ts';
 import { bytesDigest, checkFileData, checkImageUrl, refuseWithoutVision } from './media.ts';
 import { pace } from './pacing.ts';
+import { chatPrompt, firstTokenMs, PromptCache } from './prompt-cache.ts';
 import { countTokens, generateReply, tokenize } from './reply.ts';
 import type { Ctx, Route } from './router.ts';
 import type { Attachment, Json, ReplyMessage, Role } from './types.ts';
-import { bodyObject, optionalBoolean, optionalNumber } from './validate.ts';
+import { bodyObject, optionalBoolean, optionalNumber, optionalString } from './validate.ts';
 
 export const LLAMA_N_MESSAGE = 'Only one completion choice is allowed';
 const CHAT_ROLES = ['system', 'developer', 'user', 'assistant', 'tool', 'function'];
@@ -81,12 +82,12 @@ function chatAttachment(p: Json, param: string): Attachment {
   return checkFileData(file.file_data, file.filename, `${param}.file`);
 }
 
-function usageOf(prompt: number, completion: number): Json {
+function usageOf(prompt: number, cached: number, completion: number): Json {
   return {
     prompt_tokens: prompt,
     completion_tokens: completion,
     total_tokens: prompt + completion,
-    prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
+    prompt_tokens_details: { cached_tokens: cached, audio_tokens: 0 },
     completion_tokens_details: {
       reasoning_tokens: 0,
       audio_tokens: 0,
@@ -122,7 +123,10 @@ async function createChatCompletion({ state, body, res, rec }: Ctx): Promise<voi
       'context_length_exceeded',
     );
   }
-  rec.seen = { model, messages, inputTokens: promptTokens, cachedTokens: 0, truncatedItems: 0 };
+  const partition = PromptCache.partition(model, optionalString(b, 'prompt_cache_key'));
+  const prompt = chatPrompt(messages);
+  const cachedTokens = state.promptCache.lookup(partition, prompt);
+  rec.seen = { model, messages, inputTokens: promptTokens, cachedTokens, truncatedItems: 0 };
 
   const choices = Array.from({ length: n }, (_, index) => {
     const reply = generateReply({
@@ -165,6 +169,7 @@ async function createChatCompletion({ state, body, res, rec }: Ctx): Promise<voi
   const start = () => {
     if (started) return;
     started = true;
+    state.promptCache.write(partition, prompt);
     for (const c of choices) {
       chunk([
         {
@@ -178,7 +183,7 @@ async function createChatCompletion({ state, body, res, rec }: Ctx): Promise<voi
   };
   const ok = await pace(
     steps,
-    state.latency,
+    { ...state.latency, firstTokenMs: firstTokenMs(state.latency.firstTokenMs, cachedTokens, promptTokens) },
     (i) => {
       start();
       for (const c of choices) {
@@ -215,7 +220,7 @@ async function createChatCompletion({ state, body, res, rec }: Ctx): Promise<voi
         logprobs: null,
         finish_reason: c.finish,
       })),
-      usage: usageOf(promptTokens, completionTokens),
+      usage: usageOf(promptTokens, cachedTokens, completionTokens),
       service_tier: 'default',
       system_fingerprint: FINGERPRINT,
     });
@@ -223,7 +228,7 @@ async function createChatCompletion({ state, body, res, rec }: Ctx): Promise<voi
   }
   start();
   for (const c of choices) chunk([{ index: c.index, delta: {}, logprobs: null, finish_reason: c.finish }]);
-  if (includeUsage) chunk([], { usage: usageOf(promptTokens, completionTokens) });
+  if (includeUsage) chunk([], { usage: usageOf(promptTokens, cachedTokens, completionTokens) });
   sse.data('[DONE]');
   sse.end();
 }

@@ -22,6 +22,7 @@ import { isObject, normalizeInput, withId } from './input.ts';
 import { paginate } from './list.ts';
 import { refuseWithoutVision } from './media.ts';
 import { pace } from './pacing.ts';
+import { firstTokenMs, PromptCache, responsesPrompt } from './prompt-cache.ts';
 import { generateReply, tokenize } from './reply.ts';
 import type { Ctx, Route } from './router.ts';
 import type { ConversationState, EmulatorState, ResponseState } from './state.ts';
@@ -271,13 +272,17 @@ async function createResponse({ state, body, res, rec }: Ctx): Promise<void> {
     conv.items.push(...inputItems);
   }
   const obj = responseObject(id, t);
+  // The prompt as the cache sees it; cached only once this request reaches its first output token (start()).
+  const partition = PromptCache.partition(t.model, t.promptCacheKey);
+  const prompt = responsesPrompt(t.instructions, seen.items);
+  const cachedTokens = state.promptCache.lookup(partition, prompt);
   const seenCtx: SeenContext = {
     model: t.model,
     messages,
     ...(seen.compaction ? { compaction: seen.compaction } : {}),
     ...(compacted ? { compacted } : {}),
     inputTokens,
-    cachedTokens: 0,
+    cachedTokens,
     truncatedItems: seen.truncatedItems,
   };
   const rs: ResponseState = {
@@ -346,6 +351,7 @@ async function createResponse({ state, body, res, rec }: Ctx): Promise<void> {
   const start = () => {
     if (started) return;
     started = true;
+    state.promptCache.write(partition, prompt);
     obj.output = [...lead, item('in_progress', [])];
     emit('response.output_item.added', { output_index: lead.length, item: item('in_progress', []) });
     emit('response.content_part.added', { ...base, part: emptyPart() });
@@ -353,7 +359,7 @@ async function createResponse({ state, body, res, rec }: Ctx): Promise<void> {
   let text = '';
   const ok = await pace(
     tokens.length,
-    state.latency,
+    { ...state.latency, firstTokenMs: firstTokenMs(state.latency.firstTokenMs, cachedTokens, inputTokens) },
     (i) => {
       start();
       const delta = tokens[i] ?? '';
@@ -383,7 +389,7 @@ async function createResponse({ state, body, res, rec }: Ctx): Promise<void> {
   obj.incomplete_details = truncated ? { reason: 'max_output_tokens' } : null;
   obj.usage = {
     input_tokens: inputTokens,
-    input_tokens_details: { cached_tokens: 0, cache_write_tokens: 0 },
+    input_tokens_details: { cached_tokens: cachedTokens, cache_write_tokens: 0 },
     output_tokens: tokens.length,
     output_tokens_details: { reasoning_tokens: 0 },
     total_tokens: inputTokens + tokens.length,

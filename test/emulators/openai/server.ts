@@ -136,6 +136,7 @@ export async function createOpenAIEmulator(options: OpenAIEmulatorOptions = {}):
     models: [...(options.models ?? DEFAULT_MODELS)],
     contextWindowTokens: options.contextWindowTokens,
     contextWindows: { ...options.contextWindows },
+    promptCaching: options.promptCaching ?? true,
     latency: normalizeLatency(options.latency),
   });
   const server = createServer((req, res) => {
@@ -185,6 +186,12 @@ export async function createOpenAIEmulator(options: OpenAIEmulatorOptions = {}):
     },
     contextWindow(model) {
       return state.contextWindow(model);
+    },
+    setPromptCaching(on) {
+      state.promptCache.enabled = on;
+    },
+    clearPromptCache() {
+      state.promptCache.clear();
     },
     reset() {
       state.reset();

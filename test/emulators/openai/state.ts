@@ -1,6 +1,7 @@
 /** In-memory state of the emulator: conversations and their items, responses, locks, knobs. */
 import { CONTEXT_WINDOWS, CompactionSealer, DEFAULT_CONTEXT_WINDOW } from './context.ts';
 import type { Latency } from './pacing.ts';
+import { PromptCache } from './prompt-cache.ts';
 import type { FailureSpec, Json, RecordedRequest, SeenContext } from './types.ts';
 
 export interface ConversationState {
@@ -41,6 +42,7 @@ export interface EmulatorConfig {
   contextWindowTokens: number | undefined;
   contextWindows: Record<string, number>;
   latency: Latency;
+  promptCaching: boolean;
 }
 
 export class EmulatorState {
@@ -57,10 +59,12 @@ export class EmulatorState {
   running = new Set<AbortController>();
   /** Seals and opens compaction items; kept across reset so items a test still holds stay readable. */
   readonly sealer = new CompactionSealer();
+  readonly promptCache = new PromptCache();
 
   constructor(config: EmulatorConfig) {
     this.config = config;
     this.latency = { ...config.latency };
+    this.promptCache.enabled = config.promptCaching;
   }
 
   reset(): void {
@@ -68,6 +72,8 @@ export class EmulatorState {
     this.running.clear();
     this.latency = { ...this.config.latency };
     this.chatRejectsMultipleChoices = false;
+    this.promptCache.clear();
+    this.promptCache.enabled = this.config.promptCaching;
     this.conversations.clear();
     this.responses.clear();
     this.items.clear();

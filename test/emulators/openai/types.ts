@@ -16,6 +16,8 @@ export interface OpenAIEmulatorOptions {
   contextWindowTokens?: number;
   /** Context windows by model, over the table. */
   contextWindows?: Record<string, number>;
+  /** Prompt caching (prompt-cache.ts); default on. */
+  promptCaching?: boolean;
 }
 
 export interface FailureSpec {
@@ -105,6 +107,10 @@ export interface OpenAIEmulator {
   compaction(encryptedContent: string): CompactionInfo | undefined;
   /** The context window of a model, in tokens. */
   contextWindow(model: string): number;
+  /** Turns prompt caching on or off (off: every request reports 0 cached tokens); reset() restores the option. */
+  setPromptCaching(on: boolean): void;
+  /** Forgets every cached prefix. */
+  clearPromptCache(): void;
   /** Clear the request log, pending failures and all state (conversations, responses, knobs back to the options). */
   reset(): void;
   close(): Promise<void>;
