@@ -72,7 +72,12 @@ async function runOne(backend: BackendKind, turns: number, log: (line: string) =
 
     let scanned = 0;
     const answered = new Set<string>();
+    // Reading the thread's messages costs the emulator (in this process) as much as the thread is long: only when the
+    // bot has sent Discord something new, or the measurement would slow down the bot it measures.
+    let seenRequests = -1;
     const scan = () => {
+      if (world.discord.requests.length === seenRequests) return;
+      seenRequests = world.discord.requests.length;
       const all = world.discord.messages(threadId);
       for (; scanned < all.length; scanned += 1) {
         const m = all[scanned]!;
