@@ -23,6 +23,14 @@ import {
 } from './fork-cost.ts';
 import { type HistoryResult, LONG_HISTORY, runHistory, SHORT_HISTORY } from './history.ts';
 import { type LatencyResult, REPLY_TOKENS, runLatency } from './latency.ts';
+import {
+  LONG_MODEL,
+  LONG_THRESHOLD,
+  LONG_TURNS,
+  LONG_WINDOW,
+  type LongThreadResult,
+  runLongThread,
+} from './long-thread.ts';
 import { describeMachine, machine } from './machine.ts';
 import { MACHINE_MESSAGES, MACHINE_THREADS, type MachinesResult, runMachines } from './machines.ts';
 import { MEMORY_TURNS, type MemoryResult, type MemorySample, runMemory } from './memory.ts';
@@ -56,7 +64,46 @@ const LEGEND = [
   '  by the emulator; the proxy allows 45), bounds all machines together: at about 1.5 requests a turn, ~30 turns/s',
   '  however many machines. Here the 3 "machines" share the same 2 cores (and each gets every event of the shard),',
   '  so CPU binds first and 3 are slower than 1; on separate machines the global limit is the ceiling.',
+  `long thread (part 10): ${LONG_TURNS} turns of ~20-word messages in one thread on ${LONG_MODEL} (${LONG_WINDOW}-token`,
+  '  window), 0 latency, raised limits, SQLite on tmpfs; tokens as the OpenAI emulator counts what the model read;',
+  '  naive: every turn sends the whole history. Conversations and responses: OpenAI server-side compaction; chat: the',
+  '  rolling summary. Bot time per turn: message posted -> reply finished in Discord, one message at a time.',
 ];
+
+function longThreadRows(results: readonly LongThreadResult[]): Row[] {
+  return results.flatMap((r): Row[] => {
+    const settings = `BACKEND=${r.backend} · threshold ${LONG_THRESHOLD} of ${LONG_WINDOW} tokens`;
+    const at = Object.entries(r.inputAt)
+      .map(([turn, tokens]) => `${turn}: ${tokens}`)
+      .join(' · ');
+    return [
+      {
+        part: '10',
+        figure: `input tokens per turn at turn n (condensed from turn ${r.condensedFrom}; most in the 2nd half)`,
+        ours: `${at} (max ${r.maxLateInput})`,
+        baseline: '',
+        ratio: '',
+        settings,
+      },
+      {
+        part: '10',
+        figure: `input tokens of all ${r.turns} turns (of which summaries/compactions)`,
+        ours: `${r.totalInputTokens.toLocaleString('en-US')} (${r.condensingInputTokens.toLocaleString('en-US')})`,
+        baseline: r.naiveInputTokens.toLocaleString('en-US'),
+        ratio: ratio(r.totalInputTokens, r.naiveInputTokens),
+        settings,
+      },
+      {
+        part: '10',
+        figure: 'bot time per turn, median of 10, around turn 100 · around turn 2,000',
+        ours: `${r.msPerTurnAt100.toFixed(0)} ms · ${r.msPerTurnAt2000.toFixed(0)} ms`,
+        baseline: '',
+        ratio: ratio(r.msPerTurnAt2000, r.msPerTurnAt100),
+        settings: `${settings} · whole run ${r.wallSeconds.toFixed(0)} s`,
+      },
+    ];
+  });
+}
 
 function historyRows(r: HistoryResult): Row[] {
   const t = r.tree;
@@ -403,8 +450,9 @@ if (runs('8'))
     memoryRows,
   );
 if (runs('9')) await part('machines', () => runMachines(log), machinesRows);
+if (runs('10')) await part('longThread', () => runLongThread(log), longThreadRows);
 
-const order = ['1', '2', '3', '4', '5', '6', '7', '8', '9'];
+const order = ['1', '2', '3', '4', '5', '6', '7', '8', '9', '10'];
 rows.sort((a, b) => order.indexOf(a.part) - order.indexOf(b.part));
 console.log(renderTable(rows));
 console.log();
@@ -424,7 +472,7 @@ if (wanted.size === 0 && failures.length === 0) {
     settings: {
       pace: { firstTokenMs: 400, tokensPerSecond: 50, replyTokens: REPLY_TOKENS },
       discordDefaultLimits: { messageCreate: '5 per 5 s per channel', messageEdit: '5 per 5 s per channel' },
-      raisedDiscordLimitsFor: ['forkCost', 'throughput', 'tokens', 'machines'],
+      raisedDiscordLimitsFor: ['forkCost', 'throughput', 'tokens', 'memory', 'machines', 'longThread'],
       streaming: {
         deltas: STREAMING_DELTAS,
         deltaCharacters: '2-6',

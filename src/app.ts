@@ -9,6 +9,7 @@ import { createArenaService } from './core/arena.ts';
 import { createArenaLog } from './core/arena-log.ts';
 import { createAttachmentStore } from './core/attachments.ts';
 import { createBudgetService } from './core/budgets.ts';
+import { createContextPolicy } from './core/context-windows.ts';
 import { createHistoryLog } from './core/history-log.ts';
 import type { Logger, Store } from './core/ports.ts';
 import { createRunningTurns } from './core/running-turns.ts';
@@ -199,6 +200,7 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
     logger,
     telemetry: metrics?.telemetry ?? noTelemetry,
     limits: { maxAlternatives: config.alternatives.maxCount, cooldownMs: config.alternatives.cooldownMs },
+    context: createContextPolicy(config.context),
     defaults: {
       model: config.openai.model,
       instructions: config.openai.instructions,

@@ -3,6 +3,7 @@ import { parseEnv } from 'node:util';
 import { z } from 'zod';
 
 import { DEFAULT_PRICES, type Price, type PriceTable } from './core/budgets.ts';
+import { type ContextMode, contextModes } from './core/context-windows.ts';
 import { type BackendKind, backendKinds } from './core/model.ts';
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -99,6 +100,26 @@ const modelList = z.string().transform((s) =>
     .map((part) => part.trim())
     .filter(Boolean),
 );
+/** CONTEXT_WINDOWS: `model=tokens,model=tokens` (a name also matches its dated snapshots, as in the known table). */
+const contextWindows = z.string().transform((text, ctx) => {
+  const windows = new Map<string, number>();
+  for (const part of text
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
+    const match = /^([^=\s]+)\s*=\s*(\d+)$/.exec(part);
+    const tokens = Number(match?.[2]);
+    if (!match || !Number.isInteger(tokens) || tokens < 256) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'must be model=tokens pairs, comma-separated (tokens at least 256)',
+      });
+      return z.NEVER;
+    }
+    windows.set(match[1]!, tokens);
+  }
+  return windows;
+});
 const perMillion = z.number({ error: 'prices must be numbers (USD per million tokens)' }).min(0);
 /** PRICES: `{"model": {"input": 0.4, "cachedInput": 0.1, "output": 1.6}}`, USD per million tokens. */
 const prices = z
@@ -136,6 +157,12 @@ const envSchema = z.object({
     'conversations',
   ),
   CHAT_CONTEXT_TOKENS: optional(int(256, 10_000_000)).default(8192),
+  CONTEXT_MODE: optional(
+    z.enum(contextModes, { error: `must be one of ${contextModes.join(', ')}` }),
+  ).default('auto'),
+  CONTEXT_WINDOWS: optional(contextWindows),
+  CONTEXT_THRESHOLD_PERCENT: optional(int(10, 95)).default(60),
+  CONTEXT_KEEP_PERCENT: optional(int(5, 90)).default(30),
   STORE_URL: optional(storeUrl).default('sqlite://data/threadfork.sqlite'),
   LOCK_TTL_MS: optional(int(1000, 600_000)).default(30_000),
   SHARD_COUNT: optional(int(1, 100_000)),
@@ -187,6 +214,16 @@ export interface Config {
   backend: BackendKind;
   /** For BACKEND=chat: the prompt budget; the oldest turns are dropped to stay under it. */
   chatContextTokens: number;
+  /** Long threads (README, "Long threads"): when and how the oldest part of a branch's history is condensed. */
+  context: {
+    mode: ContextMode;
+    /** Context windows over the known table (model -> tokens). */
+    windows: Map<string, number>;
+    /** Window of a model neither table knows: CHAT_CONTEXT_TOKENS. */
+    defaultWindow: number;
+    thresholdShare: number;
+    keepShare: number;
+  };
   storeUrl: string;
   /** With a Redis store: how long a thread's lock outlives a holder that stopped renewing it (a dead process). */
   lockTtlMs: number;
@@ -286,6 +323,11 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
   if (e.ALTERNATIVES_DEFAULT > e.ALTERNATIVES_MAX) {
     throw new ConfigError([`ALTERNATIVES_DEFAULT must be at most ALTERNATIVES_MAX (${e.ALTERNATIVES_MAX})`]);
   }
+  if (e.CONTEXT_KEEP_PERCENT >= e.CONTEXT_THRESHOLD_PERCENT) {
+    throw new ConfigError([
+      `CONTEXT_KEEP_PERCENT must be below CONTEXT_THRESHOLD_PERCENT (${e.CONTEXT_THRESHOLD_PERCENT})`,
+    ]);
+  }
   return {
     discord: {
       token: e.DISCORD_TOKEN,
@@ -301,6 +343,13 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     },
     backend: e.BACKEND,
     chatContextTokens: e.CHAT_CONTEXT_TOKENS,
+    context: {
+      mode: e.CONTEXT_MODE,
+      windows: e.CONTEXT_WINDOWS ?? new Map(),
+      defaultWindow: e.CHAT_CONTEXT_TOKENS,
+      thresholdShare: e.CONTEXT_THRESHOLD_PERCENT / 100,
+      keepShare: e.CONTEXT_KEEP_PERCENT / 100,
+    },
     storeUrl: e.STORE_URL,
     lockTtlMs: e.LOCK_TTL_MS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,

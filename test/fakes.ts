@@ -1,5 +1,6 @@
 /** Hand-written fakes of the core's ports that record what they were asked. */
 
+import { contextItems } from '../src/core/context.ts';
 import { createKeyedMutex } from '../src/core/keyed-mutex.ts';
 import type { Item, ProviderState, ThreadSettings, Vote } from '../src/core/model.ts';
 import type {
@@ -59,8 +60,10 @@ export function createManualClock(start = 1_700_000_000_000): Clock & { advance(
 }
 
 export interface BackendCall {
-  method: 'runTurn' | 'generateAlternatives' | 'transfer' | 'release';
+  method: 'runTurn' | 'generateAlternatives' | 'transfer' | 'release' | 'condense';
   history?: Item[];
+  /** The condensed form sent before `history` (its summary's text). */
+  summary?: string;
   input?: Item[];
   options?: GenerationOptions[];
   provider?: ProviderState | undefined;
@@ -89,19 +92,34 @@ export function createFakeBackend(): ModelBackend & {
   });
   return {
     kind: 'conversations',
+    serverCompaction: false,
     calls,
     failNext,
     conversations,
+    async condense({ previous, items, options }) {
+      calls.push({
+        method: 'condense',
+        history: [...items],
+        options: [options],
+        ...(previous ? { summary: previous.text } : {}),
+      });
+      const error = failNext.shift();
+      if (error) throw error;
+      const text = `${previous?.text ? `${previous.text} + ` : ''}${items.length} items up to "${items.at(-1)?.text}"`;
+      return { kind: 'summary', text, usage: { inputTokens: items.length, outputTokens: 3 } };
+    },
     async runTurn({ provider: given, history: view, input, options, onDelta, resumed }) {
       // As the conversations backend does, a resumed turn starts a new conversation from the recorded history.
       const provider = resumed ? undefined : given;
-      const history = provider?.conversationId ? [] : await view.read();
+      const { condensed, items } = await contextItems(view);
+      const history = provider?.conversationId ? [] : items;
       calls.push({
         method: 'runTurn',
         history: [...history],
         input: [...input],
         options: [options],
         provider,
+        ...(condensed && !provider?.conversationId ? { summary: condensed.text } : {}),
       });
       const error = failNext.shift();
       if (error) throw error;
@@ -113,9 +131,10 @@ export function createFakeBackend(): ModelBackend & {
       return { ...generated, provider: { conversationId: id } };
     },
     async generateAlternatives({ history: view, input, variants }) {
-      const history = await view.read();
+      const { condensed, items: history } = await contextItems(view);
       calls.push({
         method: 'generateAlternatives',
+        ...(condensed ? { summary: condensed.text } : {}),
         history: [...history],
         input: [...input],
         options: variants.map((v) => v.options),

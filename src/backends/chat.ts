@@ -1,8 +1,9 @@
 import OpenAI from 'openai';
 import type { ChatCompletionMessageParam } from 'openai/resources/chat/completions';
 import { hasAttachments, withoutAttachments } from '../core/attachments.ts';
+import { estimateTokens, itemTokens, summaryMessage, summaryRequest } from '../core/context.ts';
 import { UpstreamError } from '../core/errors.ts';
-import type { Item } from '../core/model.ts';
+import type { Condensed, Item } from '../core/model.ts';
 import type {
   Generated,
   GenerationOptions,
@@ -15,29 +16,10 @@ import { readTail } from './history.ts';
 import { isContextTooLong, toUpstreamError } from './openai-errors.ts';
 import { type Attached, type AttachmentOptions, attach, chatContent } from './parts.ts';
 
+export { estimateTokens };
+
 /** Prompt budget when none is configured: small enough for the usual local model servers. */
 export const DEFAULT_CHAT_CONTEXT_TOKENS = 8192;
-
-/** Tokens a message costs besides its text (role and separators), in the estimate. */
-const MESSAGE_OVERHEAD_TOKENS = 4;
-
-/**
- * A rough token count of one message: a token is about 4 characters of English text, plus a few for the message's
- * framing. No tokenizer of the served model is at hand, so this only has to be in the right range; the budget
- * should leave room for the reply and for the estimate's error.
- */
-export function estimateTokens(text: string): number {
-  return Math.ceil(text.length / 4) + MESSAGE_OVERHEAD_TOKENS;
-}
-
-/** What an image costs in the estimate: OpenAI bills a 1024x1024 image at `auto` detail about 765 tokens. */
-const IMAGE_TOKENS = 800;
-
-/** The estimate of one item: its text and its images. */
-function itemTokens(item: Item): number {
-  const images = item.parts?.filter((part) => part.kind === 'image').length ?? 0;
-  return estimateTokens(item.text) + images * IMAGE_TOKENS;
-}
 
 /** Splits a history into turns: each starts at a user item that follows an assistant item (or at the start). */
 function turnsOf(history: readonly Item[]): Item[][] {
@@ -62,8 +44,9 @@ export function chatMessages(
   input: readonly Item[],
   instructions: string | undefined,
   contextTokens: number,
+  condensed?: Condensed,
 ): ChatCompletionMessageParam[] {
-  return chatRequest(history, input, instructions, contextTokens).messages;
+  return chatRequest(history, input, instructions, contextTokens, undefined, condensed).messages;
 }
 
 /** A request's messages, and what the server's "too long" then means. */
@@ -81,11 +64,16 @@ function chatRequest(
   instructions: string | undefined,
   contextTokens: number,
   attached?: Attached,
+  condensed?: Condensed,
 ): ChatRequest {
   const turns = turnsOf(history);
   const kept = input.length > 0 ? [...input] : (turns.pop() ?? []);
+  // The summary of the oldest part is never trimmed: it is what the thread remembers of it.
+  const summary = condensed ? summaryMessage(condensed) : undefined;
   const fixed =
-    (instructions ? estimateTokens(instructions) : 0) + kept.reduce((sum, item) => sum + itemTokens(item), 0);
+    (instructions ? estimateTokens(instructions) : 0) +
+    (summary ? estimateTokens(summary) : 0) +
+    kept.reduce((sum, item) => sum + itemTokens(item), 0);
   let budget = contextTokens - fixed;
   let first = turns.length;
   for (; first > 0; first--) {
@@ -98,6 +86,7 @@ function chatRequest(
   return {
     messages: [
       ...(instructions ? [{ role: 'system' as const, content: instructions }] : []),
+      ...(summary ? [{ role: 'system' as const, content: summary }] : []),
       ...[...earlier, ...kept].map(
         (item): ChatCompletionMessageParam =>
           item.role === 'user'
@@ -431,11 +420,49 @@ export function createChatBackend(
 
   return {
     kind: 'chat',
+    serverCompaction: false,
+
+    // Any server: the model itself writes the summary (what it folded in is text it can read; a compaction from
+    // another backend is opaque to it and is left out).
+    async condense({ previous, items, options: generation, maxTokens, signal }) {
+      const ask = summaryRequest(previous, items, maxTokens);
+      try {
+        const response = await client.chat.completions.create(
+          {
+            model: generation.model,
+            messages: [
+              { role: 'system', content: ask.instructions },
+              { role: 'user', content: ask.text },
+            ],
+            max_tokens: maxTokens,
+            stream: false,
+          },
+          { signal },
+        );
+        return {
+          kind: 'summary',
+          text: response.choices[0]?.message.content?.trim() ?? '',
+          usage: {
+            inputTokens: response.usage?.prompt_tokens ?? 0,
+            outputTokens: response.usage?.completion_tokens ?? 0,
+          },
+        };
+      } catch (error) {
+        throw toUpstreamError(error, generation.model);
+      }
+    },
 
     async runTurn({ history, input, options: generation, signal, onDelta }) {
       const past = await recent(history);
       const attached = await attach([...past, ...input], options.attachments, 'auto');
-      const request = chatRequest(past, input, generation.instructions, options.contextTokens, attached);
+      const request = chatRequest(
+        past,
+        input,
+        generation.instructions,
+        options.contextTokens,
+        attached,
+        history.condensed,
+      );
       try {
         const result = await single(request, generation, { signal, onDelta });
         return { ...result, provider: undefined };
@@ -447,6 +474,8 @@ export function createChatBackend(
           withoutAttachments(input),
           generation.instructions,
           options.contextTokens,
+          undefined,
+          history.condensed,
         );
         const result = await single(textOnly, generation, { signal, onDelta });
         return { ...result, attachmentsDropped: true, provider: undefined };
@@ -475,6 +504,7 @@ export function createChatBackend(
             generation.instructions,
             options.contextTokens,
             attached,
+            history.condensed,
           );
           const out = await group(
             request,
@@ -493,6 +523,8 @@ export function createChatBackend(
             withoutAttachments(input),
             generation.instructions,
             options.contextTokens,
+            undefined,
+            history.condensed,
           );
           const again = await group(
             textOnly,

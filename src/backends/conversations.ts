@@ -1,8 +1,10 @@
 import OpenAI from 'openai';
 import type { ResponseInputItem } from 'openai/resources/responses/responses';
 import { hasAttachments, withoutAttachments } from '../core/attachments.ts';
-import type { Item, ProviderState } from '../core/model.ts';
-import type { Generated, GenerationOptions, ModelBackend } from '../core/ports.ts';
+import { contextItems } from '../core/context.ts';
+import type { Condensed, Item, ProviderState } from '../core/model.ts';
+import type { Generated, GenerationOptions, HistoryView, ModelBackend } from '../core/ports.ts';
+import { condensedInput, contextFields, createOpenAICondense } from './condense.ts';
 import { startAfterFirstToken } from './first-token-gate.ts';
 import { isAttachmentRefusal, retryWhileLocked, toUpstreamError } from './openai-errors.ts';
 import { type Attached, type AttachmentOptions, attach, responsesContent } from './parts.ts';
@@ -58,8 +60,15 @@ export function createConversationsBackend(client: OpenAI, attachments?: Attachm
     return toInputItems(items, attached);
   }
 
-  async function createConversation(history: readonly Item[]): Promise<string> {
-    const [first = [], ...rest] = chunks(await inputOf(history, 'turn'), ITEMS_PER_CALL);
+  /** A new conversation holding a history: its condensed form (if any), then the items after it. */
+  async function createConversation(
+    history: readonly Item[],
+    condensed: Condensed | undefined,
+  ): Promise<string> {
+    const [first = [], ...rest] = chunks(
+      [...condensedInput(condensed), ...(await inputOf(history, 'turn'))],
+      ITEMS_PER_CALL,
+    );
     const conversation = await client.conversations.create({ items: first, metadata: { app: 'threadfork' } });
     for (const batch of rest) await client.conversations.items.create(conversation.id, { items: batch });
     return conversation.id;
@@ -77,11 +86,19 @@ export function createConversationsBackend(client: OpenAI, attachments?: Attachm
       ...(options.instructions ? { instructions: options.instructions } : {}),
       ...(options.temperature !== undefined ? { temperature: options.temperature } : {}),
       ...(options.cacheKey ? { prompt_cache_key: options.cacheKey } : {}),
+      ...contextFields(options),
     };
   }
 
+  const fromView = async (history: HistoryView) => {
+    const { condensed, items } = await contextItems(history);
+    return createConversation(items, condensed);
+  };
+
   return {
     kind: 'conversations',
+    serverCompaction: true,
+    condense: createOpenAICondense(client, (items) => inputOf(items, 'turn')),
 
     async runTurn({ provider, history, input, options, signal, onDelta, resumed }) {
       try {
@@ -90,9 +107,7 @@ export function createConversationsBackend(client: OpenAI, attachments?: Attachm
         // ends, after any cleanup done here. So a resumed turn answers in a new conversation made from the bot's
         // own record; the core releases the old one once this turn is committed.
         let conversationId =
-          provider?.conversationId && !resumed
-            ? provider.conversationId
-            : await createConversation(await history.read());
+          provider?.conversationId && !resumed ? provider.conversationId : await fromView(history);
         const send = (items: readonly Item[]) =>
           streamResponse(
             async () => {
@@ -116,9 +131,10 @@ export function createConversationsBackend(client: OpenAI, attachments?: Attachm
           // (the thread's model was changed since), the text alone goes to a new conversation made from the bot's
           // record without them, and the core releases the old one; else the input goes again without them.
           if (!isAttachmentRefusal(error)) throw error;
-          const past = await history.read();
+          const { condensed, items: past } = await contextItems(history);
           if (!hasAttachments([...past, ...input])) throw error;
-          if (hasAttachments(past)) conversationId = await createConversation(withoutAttachments(past));
+          if (hasAttachments(past))
+            conversationId = await createConversation(withoutAttachments(past), condensed);
           result = { ...(await send(withoutAttachments(input))), attachmentsDropped: true };
         }
         // A stopped reply never reached the conversation; add the part people saw so both records agree.
@@ -134,8 +150,12 @@ export function createConversationsBackend(client: OpenAI, attachments?: Attachm
     },
 
     async generateAlternatives({ history, input, variants }) {
-      const all = [...(await history.read()), ...input];
-      const withAll = await inputOf(all, 'fork');
+      // The condensed form goes first, so an alternative sees what the branch's next turn would: never the raw
+      // history it stands for.
+      const { condensed, items: past } = await contextItems(history);
+      const before = condensedInput(condensed);
+      const all = [...past, ...input];
+      const withAll = [...before, ...(await inputOf(all, 'fork'))];
       return startAfterFirstToken(variants, async (variant): Promise<Generated> => {
         try {
           return await withAttachmentFallback(all, async (items) =>
@@ -144,7 +164,7 @@ export function createConversationsBackend(client: OpenAI, attachments?: Attachm
                 client.responses.create(
                   {
                     ...request(variant.options),
-                    input: items === all ? withAll : await inputOf(items, 'fork'),
+                    input: items === all ? withAll : [...before, ...(await inputOf(items, 'fork'))],
                     store: false,
                     stream: true,
                   },
@@ -162,6 +182,9 @@ export function createConversationsBackend(client: OpenAI, attachments?: Attachm
     async transfer({ provider, from, to, sharedPrefix }): Promise<ProviderState | undefined> {
       const conversationId = provider.conversationId;
       if (!conversationId) return undefined;
+      // The conversation no longer holds the items at the fork point (they are inside a summary or compaction made
+      // after it): the winner gets a new conversation made from its own view on its next turn.
+      if ((from.condensed?.covers ?? 0) > sharedPrefix || from.condensed !== to.condensed) return undefined;
       try {
         let messagesToDrop = from.length - sharedPrefix;
         if (messagesToDrop > 0) {

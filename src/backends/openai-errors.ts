@@ -1,5 +1,5 @@
 import OpenAI from 'openai';
-import { UpstreamError } from '../core/errors.ts';
+import { ContextTooLongError, UpstreamError } from '../core/errors.ts';
 
 /** The provider's own sentence, without the SDK's status prefix ("400 ..."). */
 function providerMessage(error: InstanceType<typeof OpenAI.APIError>): string {
@@ -23,6 +23,20 @@ export function isContextTooLong(error: unknown): boolean {
       error.type === 'exceed_context_size_error' ||
       /maximum context length|exceeds the available context size/i.test(error.message))
   );
+}
+
+/**
+ * What a refusal of a too-long prompt says of the model's window and of what was sent, in the server's tokens:
+ * llama.cpp's body has `n_ctx` and `n_prompt_tokens`; OpenAI's chat and vLLM say "maximum context length is N tokens.
+ * However, your messages resulted in M tokens".
+ */
+export function contextLimit(error: unknown): { window: number; sent: number } | undefined {
+  if (!(error instanceof OpenAI.APIError)) return undefined;
+  const body = error.error as { n_ctx?: unknown; n_prompt_tokens?: unknown } | undefined;
+  if (typeof body?.n_ctx === 'number' && typeof body.n_prompt_tokens === 'number')
+    return { window: body.n_ctx, sent: body.n_prompt_tokens };
+  const match = /maximum context length is (\d+) tokens.*?resulted in (\d+) tokens/is.exec(error.message);
+  return match ? { window: Number(match[1]), sent: Number(match[2]) } : undefined;
 }
 
 /**
@@ -75,13 +89,11 @@ export function toUpstreamError(error: unknown, model: string): UpstreamError {
     );
   }
   if (isContextTooLong(error)) {
-    return new UpstreamError(
-      'context_too_long',
+    // The core condenses the history and tries again; this is what the thread sees if even that does not fit.
+    const limit = contextLimit(error);
+    return new ContextTooLongError(
       'This thread is now longer than the model can read. A moderator can /branch reset it, or start a new thread with /chat.',
-      {
-        retryable: false,
-        cause: error,
-      },
+      { cause: error, ...(limit ? { limit } : {}) },
     );
   }
   if (error instanceof OpenAI.RateLimitError) {

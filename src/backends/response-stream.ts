@@ -15,6 +15,8 @@ export async function streamResponse(
   let refusal = '';
   let responseId: string | undefined;
   let usage: Usage = { inputTokens: 0, outputTokens: 0 };
+  // Items of the provider's own compaction (server-side `context_management`), kept as they came to be passed back.
+  let compaction: Record<string, unknown>[] = [];
   try {
     const stream = await open();
     for await (const event of stream) {
@@ -29,9 +31,16 @@ export async function streamResponse(
         case 'response.refusal.delta':
           refusal += event.delta;
           break;
+        case 'response.output_item.done':
+          if (event.item.type === 'compaction') compaction.push({ ...event.item });
+          break;
         case 'response.completed':
         case 'response.incomplete':
           responseId = event.response.id;
+          if (compaction.length === 0)
+            compaction = event.response.output
+              .filter((item) => item.type === 'compaction')
+              .map((item) => ({ ...item }));
           if (event.response.usage) {
             const cached = event.response.usage.input_tokens_details?.cached_tokens ?? 0;
             usage = {
@@ -65,7 +74,9 @@ export async function streamResponse(
       throw error;
     return { text, usage, responseId, stopped: true, refused: false };
   }
-  if (signal.aborted) return { text, usage, responseId, stopped: true, refused: false };
-  if (refusal && !text) return { text: refusal, usage, responseId, stopped: false, refused: true };
-  return { text, usage, responseId, stopped: false, refused: false };
+  const compacted = compaction.length > 0 ? { compaction } : {};
+  if (signal.aborted) return { text, usage, responseId, stopped: true, refused: false, ...compacted };
+  if (refusal && !text)
+    return { text: refusal, usage, responseId, stopped: false, refused: true, ...compacted };
+  return { text, usage, responseId, stopped: false, refused: false, ...compacted };
 }

@@ -1,7 +1,9 @@
 import OpenAI from 'openai';
 import { hasAttachments, withoutAttachments } from '../core/attachments.ts';
+import { contextItems } from '../core/context.ts';
 import type { Item } from '../core/model.ts';
 import type { Generated, GenerationOptions, HistoryView, ModelBackend } from '../core/ports.ts';
+import { condensedInput, contextFields, createOpenAICondense } from './condense.ts';
 import { toInputItems } from './conversations.ts';
 import { startAfterFirstToken } from './first-token-gate.ts';
 import { readTail } from './history.ts';
@@ -52,6 +54,8 @@ export function createResponsesBackend(client: OpenAI, attachments?: AttachmentO
     onDelta: (text: string) => void,
     detail: ImageDetail,
   ): Promise<Generated> {
+    // A new chain starts with the branch's condensed form (a summary, or compaction items to pass back); a chain
+    // continued by `previous_response_id` already holds it (OpenAI: pass only the new items, never prune it).
     const open = (previousResponseId: string | undefined, items: readonly Item[]) =>
       streamResponse(
         async () =>
@@ -62,7 +66,11 @@ export function createResponsesBackend(client: OpenAI, attachments?: AttachmentO
               ...(options.temperature !== undefined ? { temperature: options.temperature } : {}),
               ...(previousResponseId ? { previous_response_id: previousResponseId } : {}),
               ...(options.cacheKey ? { prompt_cache_key: options.cacheKey } : {}),
-              input: toInputItems(items, await attach(items, attachments, detail)),
+              ...contextFields(options),
+              input: [
+                ...(previousResponseId ? [] : condensedInput(history.condensed)),
+                ...toInputItems(items, await attach(items, attachments, detail)),
+              ],
               store: true,
               stream: true,
             },
@@ -80,13 +88,13 @@ export function createResponsesBackend(client: OpenAI, attachments?: AttachmentO
         // The model takes no images or files (the input's, or the chain's: the model was changed since): answer the
         // text alone, from the bot's own record without them. Nothing was streamed yet.
         if (isAttachmentRefusal(error)) {
-          const all = [...(await history.read()), ...input];
+          const all = [...(await contextItems(history)).items, ...input];
           if (!hasAttachments(all)) throw error;
           return { ...(await open(undefined, withoutAttachments(all))), attachmentsDropped: true };
         }
         // The chain is gone at the provider: start a new one from the bot's own record (nothing was streamed yet).
         if (!previousResponseId || !isMissingPreviousResponse(error)) throw error;
-        return await open(undefined, [...(await history.read()), ...input]);
+        return await open(undefined, [...(await contextItems(history)).items, ...input]);
       }
     } catch (error) {
       throw toUpstreamError(error, options.model);
@@ -95,6 +103,10 @@ export function createResponsesBackend(client: OpenAI, attachments?: AttachmentO
 
   return {
     kind: 'responses',
+    serverCompaction: true,
+    condense: createOpenAICondense(client, async (items) =>
+      toInputItems(items, await attach(items, attachments, 'auto')),
+    ),
 
     async runTurn({ history, input, options, signal, onDelta }) {
       const result = await generate(history, input, options, signal, onDelta, 'auto');

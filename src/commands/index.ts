@@ -8,6 +8,7 @@ import { exportCommand } from './export.ts';
 import { help } from './help.ts';
 import { leaderboard } from './leaderboard.ts';
 import { settings } from './settings.ts';
+import { summary } from './summary.ts';
 import { usage } from './usage.ts';
 
 /** Every slash command, in the order /help lists them. */
@@ -15,6 +16,7 @@ export const commands: readonly Command[] = [
   chat,
   alternatives,
   branch,
+  summary,
   settings,
   usage,
   budget,

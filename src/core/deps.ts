@@ -2,6 +2,7 @@ import type { AbuseGuard } from './abuse.ts';
 import type { ArenaLog } from './arena-log.ts';
 import type { AttachmentStore } from './attachments.ts';
 import type { BudgetService } from './budgets.ts';
+import type { ContextPolicy } from './context-windows.ts';
 import type { HistoryLog } from './history-log.ts';
 import type { ThreadSession, ThreadSettings } from './model.ts';
 import type { Clock, Lease, Logger, ModelBackend, ThreadPresenter } from './ports.ts';
@@ -29,6 +30,8 @@ export interface CoreDeps {
   abuse?: AbuseGuard;
   /** Images and files kept for the model; absent: a prune leaves them (tests without attachments). */
   attachments?: AttachmentStore;
+  /** Context windows and when to condense a long thread's oldest part; absent: never (history goes as it is). */
+  context?: ContextPolicy;
   /** Closes the thread's vote when its deadline comes, if this process is still running then. */
   armDeadline(threadId: string, deadline: number): void;
 }

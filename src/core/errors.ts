@@ -94,3 +94,16 @@ export class LockLostError extends BotError {
     );
   }
 }
+
+/**
+ * The provider refused a context longer than the model reads (the thread's history, not the message alone: that one
+ * is a plain `context_too_long`). The core condenses the history and tries once more.
+ */
+export class ContextTooLongError extends UpstreamError {
+  /** What the provider said it reads and was sent, in its own tokens, when it said (llama.cpp, vLLM, OpenAI chat). */
+  readonly limit: { window: number; sent: number } | undefined;
+  constructor(userMessage: string, options: { cause?: unknown; limit?: { window: number; sent: number } }) {
+    super('context_too_long', userMessage, { retryable: false, cause: options.cause });
+    this.limit = options.limit;
+  }
+}

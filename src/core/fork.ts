@@ -1,5 +1,6 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { promptCacheKey } from './cache-key.ts';
+import { contextView, withCondensed } from './context.ts';
 import type { CoreDeps, HeldThread } from './deps.ts';
 import { safely } from './deps.ts';
 import { BadInputError, BotError } from './errors.ts';
@@ -16,7 +17,7 @@ import { branchOf } from './model.ts';
 import type { HistoryView, ReplyHandle, Variant } from './ports.ts';
 import { reserveFork, settle } from './spending.ts';
 import { createThinkFilter } from './strip-think.ts';
-import { failMessages, generationOptions, show, shownError } from './turn.ts';
+import { failMessages, generationOptions, show, shownError, withContext } from './turn.ts';
 import { applyVoteEvent, isLive, LETTERS, quorumFor } from './votes.ts';
 
 /** Fisher-Yates, in place. */
@@ -54,15 +55,21 @@ interface Planned {
   turnId: string;
 }
 
-/** A history ending at `length` items of another (the fork point of "answer again"). */
+/**
+ * A history ending at `length` items of another (the fork point of "answer again"), with its condensed form when that
+ * covers no more than the prefix.
+ */
 function prefixOf(history: HistoryView, length: number): HistoryView {
-  return {
-    length,
-    async read(start = 0) {
-      if (start >= length) return [];
-      return (await history.read(start)).slice(0, length - start);
+  return withCondensed(
+    {
+      length,
+      async read(start = 0) {
+        if (start >= length) return [];
+        return (await history.read(start)).slice(0, length - start);
+      },
     },
-  };
+    history.condensed,
+  );
 }
 
 /**
@@ -77,7 +84,8 @@ export async function runFork(deps: CoreDeps, held: HeldThread, spec: ForkSpec):
   if (isLive(before.vote))
     throw new BadInputError('A vote is already open in this thread; it has to close first.');
   const parent = branchOf(before, before.activeBranchId)!;
-  const parentHistory = log.view(before, parent.id);
+  // Alternatives see what the branch's next turn would: its condensed form and the items after it.
+  const parentHistory = contextView(deps, before, parent.id);
 
   let base: HistoryView;
   let input: Item[];
@@ -189,12 +197,15 @@ export async function runFork(deps: CoreDeps, held: HeldThread, spec: ForkSpec):
     const variants: Variant[] = planned.map((alternative, index) => {
       const visible = createThinkFilter();
       return {
-        options: generationOptions(started.settings, {
-          model: alternative.model,
-          style: alternative.style,
-          temperature: spec.temperature,
-          cacheKey: promptCacheKey(threadId),
-        }),
+        options: withContext(
+          deps,
+          generationOptions(started.settings, {
+            model: alternative.model,
+            style: alternative.style,
+            temperature: spec.temperature,
+            cacheKey: promptCacheKey(threadId),
+          }),
+        ),
         signal: AbortSignal.any([stops[index]!, held.signal]),
         onDelta(delta) {
           handles[index]!.update(visible.push(delta));

@@ -52,6 +52,39 @@ export interface Branch {
   /** Number of items of its own (not inherited); the log may hold more (an unfinished write), never fewer. */
   ownItems: number;
   provider: ProviderState | undefined;
+  /**
+   * What stands for the oldest part of this branch's history (a rolling summary, or the provider's compaction), when
+   * it was made on this branch; forks inherit it from their ancestors (see `condensedOf` in context.ts).
+   */
+  condensed?: Condensed;
+}
+
+/**
+ * The oldest `covers` items of a branch's history, condensed: later turns send this instead of them. Kept in the
+ * thread's record (so it is written by the same fenced update as the turn) and never grows with the thread.
+ */
+export interface Condensed {
+  /** `summary`: written by the model itself (any server); `compaction`: the provider's opaque compaction items. */
+  kind: 'summary' | 'compaction';
+  /** The summary's text (empty after a moderator's reset: what it covered is forgotten). */
+  text: string;
+  /** For `compaction`: the provider's items, passed back as they came (OpenAI: output of `/responses/compact`). */
+  items?: Record<string, unknown>[];
+  /** How many items of the branch's history (from the first) it stands for. */
+  covers: number;
+  /**
+   * The history's length when it was made: provider state from before (a response chain, a conversation) still
+   * holds the raw history, so it is not continued; a compaction the provider made itself is already in that state.
+   */
+  madeAt: number;
+  /** Who made it: the model's own summary or compaction, or a moderator's reset. */
+  by: 'model' | 'provider' | 'reset';
+  at: number;
+  /**
+   * The form it replaced, for forks at a point it does not reach ("answer again" right after a compaction that took
+   * the answered message in): they go on from that one instead of the whole raw history. One level only.
+   */
+  earlier?: Omit<Condensed, 'earlier'>;
 }
 
 /** Why a branch exists; the Discord layer words it. */
@@ -163,6 +196,8 @@ export interface ThreadSession {
   fence: number;
   /** Branch active before each fork or switch, most recent last, for /branch reset. */
   forkHistory: { before: string; at: number }[];
+  /** The thread was told that older messages are now summarised or compacted (it is told once). */
+  condensedNoticed?: boolean;
 }
 
 /** A stored chunk of one branch's own items (`log:<thread>:<branch>:<n>` holds items n*CHUNK .. n*CHUNK+CHUNK-1). */

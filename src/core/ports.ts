@@ -4,7 +4,7 @@
  */
 import type { BudgetExceeded } from './budgets.ts';
 import type { BotError } from './errors.ts';
-import type { BackendKind, Item, ProviderState, ThreadSession, Vote } from './model.ts';
+import type { BackendKind, Condensed, Item, ProviderState, ThreadSession, Vote } from './model.ts';
 
 /** A key-value store of JSON records. Errors are thrown (never read as a missing key: state must not vanish). */
 export interface Store {
@@ -56,6 +56,13 @@ export interface GenerationOptions {
   model: string;
   instructions: string | undefined;
   temperature: number | undefined;
+  /**
+   * Tokens past which the provider compacts the context itself (OpenAI's `context_management`); absent: it does not
+   * (the core summarises instead). Only for a backend with `serverCompaction`.
+   */
+  compactThreshold?: number;
+  /** Let the provider drop the oldest context rather than refuse (OpenAI's `truncation: "auto"`): a last resort. */
+  truncate?: boolean;
   /** Groups one thread's requests in the provider's prompt cache (see cache-key.ts); absent: no grouping. */
   cacheKey?: string | undefined;
 }
@@ -74,7 +81,15 @@ export interface Generated {
    * backend answered the text alone on a second try.
    */
   attachmentsDropped?: boolean;
+  /**
+   * The provider compacted the context while answering (`compactThreshold`): its compaction items, as they came. They
+   * stand for everything the request held before the reply.
+   */
+  compaction?: Record<string, unknown>[];
 }
+
+/** What `condense` makes: the new condensed form of the oldest part of a history. */
+export type CondensedContent = Pick<Condensed, 'kind' | 'text' | 'items'>;
 
 /** One alternative to generate in a fork. */
 export interface Variant {
@@ -89,6 +104,11 @@ export interface Variant {
  */
 export interface HistoryView {
   readonly length: number;
+  /**
+   * What stands for items 0 to `condensed.covers`: a backend sends it, then `read(condensed.covers)`, never the items
+   * it covers (see `contextOf` in src/core/context.ts).
+   */
+  readonly condensed?: Condensed | undefined;
   /** Items `start` (default 0) to the end, oldest first. */
   read(start?: number): Promise<Item[]>;
 }
@@ -100,6 +120,22 @@ export interface HistoryView {
  */
 export interface ModelBackend {
   readonly kind: BackendKind;
+  /** The provider compacts long contexts itself when asked (`GenerationOptions.compactThreshold`). */
+  readonly serverCompaction: boolean;
+  /**
+   * Folds `items` (the oldest part of a history, right after what `previous` stands for) into one condensed form: a
+   * summary written by the model, or the provider's compaction. Its usage counts like any generation's.
+   */
+  condense(request: {
+    previous: Condensed | undefined;
+    items: readonly Item[];
+    /** `compaction`: the provider's own (where it has one); `summary`: a summary the model writes. */
+    how: Condensed['kind'];
+    options: GenerationOptions;
+    /** The most tokens a summary may take. */
+    maxTokens: number;
+    signal: AbortSignal;
+  }): Promise<CondensedContent & { usage: Usage }>;
   /**
    * Answers `input` after `history` on a branch. `provider` is the branch's provider state (undefined: none yet, the
    * backend makes it from `history` if it needs one); the state to keep afterwards is returned.
@@ -171,6 +207,8 @@ export type Notice =
       reason: 'model_refused';
     }
   | { kind: 'branch_action'; action: BranchAction }
+  /** Older messages of the thread now reach the model as a summary or the provider's compaction (told once). */
+  | { kind: 'history_condensed'; how: 'summary' | 'compaction' }
   | {
       kind: 'vote_cancelled';
       reason: NonNullable<Vote['cancelReason']>;

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { type BranchView, branchViews, prunableBranches } from './branch-tree.ts';
+import { type CondensedView, condensedView, resetCondensed } from './context.ts';
 import type { CoreDeps, HeldThread } from './deps.ts';
 import { userItemIndex } from './earlier-turn.ts';
 import { BadInputError, BotError, NotAllowedError, NotFoundError, RateLimitedError } from './errors.ts';
@@ -103,6 +104,10 @@ export interface ThreadService {
   /** A moderator closes the vote on the alternative they pick. */
   pickWinner(threadId: string, voteId: string, letter: string, by: Moderator): Promise<Vote>;
   listBranches(threadId: string): Promise<BranchView[]>;
+  /** What stands for the oldest part of the active branch's history (moderators: /summary). */
+  summary(threadId: string, by: Moderator): Promise<CondensedView>;
+  /** Forgets the active branch's summary or compaction (moderators); false when there was none. */
+  resetSummary(threadId: string, by: Moderator): Promise<boolean>;
   prunable(threadId: string): Promise<Branch[]>;
   moderate(threadId: string, request: ModeratorRequest, by: Moderator): Promise<BranchAction>;
   /** At start-up: re-arms vote deadlines and wakes every thread with work; one bad thread does not stop the rest. */
@@ -454,6 +459,19 @@ export function createThreadService(
 
     async prunable(threadId) {
       return prunableBranches(await managed(threadId));
+    },
+
+    async summary(threadId, by) {
+      requireModerator(by);
+      return condensedView(deps, await managed(threadId));
+    },
+
+    async resetSummary(threadId, by) {
+      requireModerator(by);
+      await managed(threadId);
+      const reset = await workers.run(threadId, (held) => resetCondensed(core, held));
+      logger.info({ threadId, userId: by.userId, reset: reset !== undefined }, 'summary reset');
+      return reset !== undefined;
     },
 
     async moderate(threadId, request, by) {

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { withoutAttachments } from './attachments.ts';
 import { promptCacheKey } from './cache-key.ts';
+import { contextView, type Prepared, prepareContext, recordCompaction, tellOnce } from './context.ts';
 import { type CoreDeps, type HeldThread, safely } from './deps.ts';
-import { BotError, LockLostError, UpstreamError } from './errors.ts';
+import { BotError, ContextTooLongError, LockLostError, UpstreamError } from './errors.ts';
 import {
   branchOf,
   type Item,
@@ -11,7 +12,7 @@ import {
   type ThreadSession,
   type ThreadSettings,
 } from './model.ts';
-import type { ModelBackend, ReplyHandle, ReplyOutcome } from './ports.ts';
+import type { GenerationOptions, ModelBackend, ReplyHandle, ReplyOutcome } from './ports.ts';
 import { reserveTurn, settle } from './spending.ts';
 import { createThinkFilter } from './strip-think.ts';
 
@@ -49,6 +50,17 @@ export function generationOptions(
   };
 }
 
+/**
+ * A generation's options with the thread's context handling: the provider's own compaction, at the model's
+ * threshold, where the backend has it and the bot is not told to summarise instead.
+ */
+export function withContext(deps: Pick<CoreDeps, 'backend' | 'context'>, options: GenerationOptions) {
+  const policy = deps.context;
+  if (policy?.mode !== 'auto' || !deps.backend.serverCompaction) return options;
+  // OpenAI takes no threshold under 1,000 tokens.
+  return { ...options, compactThreshold: Math.max(1000, policy.thresholdOf(options.model)) };
+}
+
 /** Any error as the BotError a person is shown. */
 export function shownError(error: unknown, fallback = 'Something went wrong while answering.'): BotError {
   return error instanceof BotError
@@ -80,11 +92,11 @@ export async function answerBatch(deps: CoreDeps, held: HeldThread, batch: Pendi
   const { threadId } = held;
   const ids = new Set(batch.map((m) => m.messageId));
   const startedAt = clock.now();
-  const session = await held.update((s) => ({
+  let session = await held.update((s) => ({
     ...s,
     inbox: s.inbox.map((m) => (ids.has(m.messageId) ? { ...m, attempts: m.attempts + 1 } : m)),
   }));
-  const branch = branchOf(session, session.activeBranchId)!;
+  let branch = branchOf(session, session.activeBranchId)!;
   const last = batch.at(-1)!;
   const report = (outcome: 'done' | 'stopped' | 'failed', firstTokenAt: number | undefined) =>
     telemetry.turn({
@@ -140,14 +152,36 @@ export async function answerBatch(deps: CoreDeps, held: HeldThread, batch: Pendi
   }
   const visible = createThinkFilter();
   let firstTokenAt: number | undefined;
-  const history = log.view(session, branch.id);
+  const options = withContext(
+    deps,
+    generationOptions(session.settings, { cacheKey: promptCacheKey(threadId) }),
+  );
+  /** Summaries made for this turn: they count like the reply. */
+  const condensing: Prepared['used'] = [];
+  /** Condenses the branch's oldest part when it is due (or `force`d); a failure leaves the history as it was. */
+  const prepare = async (force: boolean, limit?: ContextTooLongError['limit']) => {
+    const prepared = await prepareContext(deps, held, session, branch.id, [userItem], options, {
+      force,
+      limit,
+    }).catch((error: unknown) => {
+      if (error instanceof LockLostError || held.lease.signal.aborted) throw error;
+      logger.warn({ err: error, threadId, branchId: branch.id }, 'could not condense the thread’s history');
+      return undefined;
+    });
+    if (!prepared) return undefined;
+    condensing.push(...prepared.used);
+    session = prepared.session;
+    branch = branchOf(session, branch.id)!;
+    return prepared;
+  };
+  let history = contextView(deps, session, branch.id);
   let result: Awaited<ReturnType<ModelBackend['runTurn']>>;
-  try {
-    result = await backend.runTurn({
+  const run = (truncate: boolean) =>
+    backend.runTurn({
       provider: branch.provider,
       history,
       input: [userItem],
-      options: generationOptions(session.settings, { cacheKey: promptCacheKey(threadId) }),
+      options: truncate ? { ...options, truncate } : options,
       signal,
       onDelta(delta) {
         firstTokenAt ??= clock.now();
@@ -155,8 +189,21 @@ export async function answerBatch(deps: CoreDeps, held: HeldThread, batch: Pendi
       },
       resumed: batch.some((m) => m.attempts > 0),
     });
+  try {
+    history = (await prepare(false))?.history ?? history;
+    try {
+      result = await run(false);
+    } catch (error) {
+      // The provider refused the context as too long (nothing was streamed): condense now, and try once more, with
+      // the provider's truncation as the last safety net.
+      if (!(error instanceof ContextTooLongError) || firstTokenAt !== undefined) throw error;
+      const prepared = await prepare(true, error.limit);
+      if (!prepared || prepared.history.condensed === history.condensed) throw error;
+      history = prepared.history;
+      result = await run(true);
+    }
   } catch (error) {
-    await settle(deps, threadId, spend, []);
+    await settle(deps, threadId, spend, condensing);
     const shown = held.lease.signal.aborted ? new LockLostError() : shownError(error);
     logger.warn({ err: error, threadId, branchId: branch.id, code: shown.code }, 'turn failed');
     telemetry.error({ kind: shown.code });
@@ -169,7 +216,10 @@ export async function answerBatch(deps: CoreDeps, held: HeldThread, batch: Pendi
   } finally {
     running.end(turnId);
   }
-  await settle(deps, threadId, spend, [{ model: session.settings.model, usage: result.usage }]);
+  await settle(deps, threadId, spend, [
+    ...condensing,
+    { model: session.settings.model, usage: result.usage },
+  ]);
   const text = visible.text;
   if (held.lease.signal.aborted) {
     logger.warn(
@@ -226,7 +276,7 @@ export async function answerBatch(deps: CoreDeps, held: HeldThread, batch: Pendi
     await held.update((s) => {
       const current = branchOf(s, branch.id)!;
       if (current.ownItems !== branch.ownItems) throw new LockLostError();
-      return {
+      const next = {
         ...s,
         inbox: s.inbox.filter((m) => !ids.has(m.messageId)),
         branches: {
@@ -234,6 +284,10 @@ export async function answerBatch(deps: CoreDeps, held: HeldThread, batch: Pendi
           [branch.id]: { ...current, provider: result.provider, ownItems: current.ownItems + 2 },
         },
       };
+      // The provider compacted while answering: its items stand for everything before the reply.
+      return result.compaction
+        ? recordCompaction(next, branch.id, result.compaction, history.length + 1, clock.now())
+        : next;
     });
   } catch (error) {
     // The store went away after the model answered (Redis down), or the lock was lost: the reply says so instead
@@ -254,8 +308,10 @@ export async function answerBatch(deps: CoreDeps, held: HeldThread, batch: Pendi
           'could not release replaced provider state',
         ),
       );
-  telemetry.tokens({ model: session.settings.model, kind: 'input', count: result.usage.inputTokens });
-  telemetry.tokens({ model: session.settings.model, kind: 'output', count: result.usage.outputTokens });
+  for (const { model, usage } of [...condensing, { model: session.settings.model, usage: result.usage }]) {
+    telemetry.tokens({ model, kind: 'input', count: usage.inputTokens });
+    telemetry.tokens({ model, kind: 'output', count: usage.outputTokens });
+  }
   report(stoppedBy ? 'stopped' : 'done', firstTokenAt);
   await show(
     deps,
@@ -265,6 +321,7 @@ export async function answerBatch(deps: CoreDeps, held: HeldThread, batch: Pendi
       ? { kind: 'stopped', text, by: stoppedBy }
       : { kind: 'done', text, usage: result.usage, refused: result.refused },
   );
+  if (result.compaction && !session.condensedNoticed) await tellOnce(deps, threadId, 'compaction');
   if (result.attachmentsDropped)
     await safely(deps, { threadId, what: 'say the images were not sent' }, () =>
       presenter.notice(threadId, { kind: 'attachments_not_sent', reason: 'model_refused' }),

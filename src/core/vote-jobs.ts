@@ -1,4 +1,5 @@
 import { outcomeOf } from './arena-log.ts';
+import { contextView } from './context.ts';
 import type { CoreDeps, HeldThread } from './deps.ts';
 import { safely } from './deps.ts';
 import { cancelFork, postBallot } from './fork.ts';
@@ -10,7 +11,7 @@ import { applyVoteEvent, leader } from './votes.ts';
  * parent's conversation (a cost that does not grow with history), then the vote is marked applied in one update.
  */
 export async function applyWinner(deps: CoreDeps, held: HeldThread): Promise<void> {
-  const { backend, log, logger } = deps;
+  const { backend, logger } = deps;
   const session = await held.read();
   const vote = session.vote;
   if (vote?.status !== 'closed') return;
@@ -22,8 +23,9 @@ export async function applyWinner(deps: CoreDeps, held: HeldThread): Promise<voi
     try {
       winnerProvider = await backend.transfer({
         provider: parent.provider,
-        from: log.view(session, parent.id),
-        to: log.view(session, winnerId),
+        // With their condensed forms: the conversation holds the parent's, and the winner inherits it.
+        from: contextView(deps, session, parent.id),
+        to: contextView(deps, session, winnerId),
         sharedPrefix: vote.forkPoint,
       });
     } catch (error) {

@@ -1,4 +1,5 @@
 import type { BudgetExceeded } from '../core/budgets.ts';
+import type { CondensedView } from '../core/context.ts';
 import type { Branch } from '../core/model.ts';
 import type { BranchAction, Notice } from '../core/ports.ts';
 
@@ -72,6 +73,10 @@ export function noticeText(notice: Notice): string {
         : `📥 <@${notice.userId}>, too many messages are already waiting in this thread; this one was not queued. Post it again once the bot has caught up.`;
     case 'attachments_not_sent':
       return '🖼️ This model cannot read images or files, so they were not sent; the text of the message was answered.';
+    case 'history_condensed':
+      return notice.how === 'summary'
+        ? '🗜️ This thread has grown past what the model reads at once: from now on its oldest messages reach the model as a summary it keeps up to date; the latest ones go as they are. Moderators can see it or reset it with /summary.'
+        : '🗜️ This thread has grown past what the model reads at once: from now on OpenAI compacts its oldest messages; the latest ones go as they are. Moderators can see or reset it with /summary.';
   }
 }
 
@@ -100,4 +105,24 @@ export function refusedAttachmentsText(
     return `${name} would take this thread over its ${mb(r.limit)} of attachments`;
   });
   return `📎 Not sent to the model: ${why.join('; ')}. The text of the message is answered.`;
+}
+
+/** /summary show: what stands for the oldest messages of the active branch. */
+export function summaryEmbed(view: CondensedView): { title: string; description: string } {
+  const title = `Summary of ${view.branchId}`;
+  if (!view.kind)
+    return {
+      title,
+      description: `Nothing is summarised yet: the model reads all ${view.historyLength} messages of this branch.`,
+    };
+  const covered = `It stands for the oldest ${view.covers} of ${view.historyLength} messages; the ${view.historyLength - view.covers} after them go to the model as they are.`;
+  const made =
+    view.by === 'reset'
+      ? `A moderator reset it${view.at ? ` <t:${Math.floor(view.at / 1000)}:R>` : ''}: those messages are forgotten.`
+      : `Made by ${view.by === 'provider' ? 'OpenAI while answering' : 'the model'}${view.at ? ` <t:${Math.floor(view.at / 1000)}:R>` : ''}.`;
+  const body =
+    view.kind === 'compaction'
+      ? 'It is an OpenAI compaction: opaque by design, so there is no text to show.'
+      : view.text || '(empty)';
+  return { title, description: `${covered} ${made}\n\n${body}` };
 }

@@ -25,6 +25,7 @@ describe('foundation', () => {
       'help',
       'leaderboard',
       'settings',
+      'summary',
       'usage',
     ]);
 
@@ -41,6 +42,8 @@ describe('foundation', () => {
       '/branch switch',
       '/branch reset',
       '/branch prune',
+      '/summary show',
+      '/summary reset',
       '/settings',
       '/usage',
       '/budget',

@@ -192,7 +192,7 @@ export function isStreaming(message: MessageView): boolean {
 
 /** A message the bot posts that is not a reply: the echo of a prompt, a ballot, a notice. */
 function isBotChrome(message: MessageView): boolean {
-  return /^(💬 \*\*|🗳|✅|🚫 \*\*This vote|🚫 The vote|🌿)/u.test(message.content);
+  return /^(💬 \*\*|🗳|✅|🚫 \*\*This vote|🚫 The vote|🌿|🗜️)/u.test(message.content);
 }
 
 /**

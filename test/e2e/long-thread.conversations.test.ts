@@ -1,0 +1,3 @@
+import { longThreadScenario } from './scenarios/long-thread.ts';
+
+longThreadScenario('conversations');
