@@ -7,8 +7,8 @@ import {
   DiscordAPIError,
   Events,
   MessageFlags,
-  TextDisplayBuilder,
   type TextChannel,
+  TextDisplayBuilder,
   type ThreadChannel,
 } from 'discord.js';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -280,7 +280,9 @@ describe('discord emulator: messages', () => {
       expect(editedContent.code).toBe(50035);
       const embeds = await apiError(ch.messages.edit(sent.id, { embeds: [{ description: 'legacy' }] }));
       expect(embeds.code).toBe(50035);
-      const unflag = await apiError(ch.messages.edit(sent.id, { flags: MessageFlags.SuppressEmbeds, components: [text('y')] }));
+      const unflag = await apiError(
+        ch.messages.edit(sent.id, { flags: MessageFlags.SuppressEmbeds, components: [text('y')] }),
+      );
       expect(JSON.stringify(unflag.rawError)).toContain('MESSAGE_CANNOT_REMOVE_COMPONENTS_V2_FLAG');
       expect(emu.message(sent.id)?.text).toBe('x');
     });
