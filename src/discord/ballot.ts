@@ -58,7 +58,8 @@ export function alternativeText(
   room: number,
 ): string {
   const rest = room - header.length - 1 - (footer === undefined ? 0 : footer.length + 1);
-  const shown = fitText(body || '…', Math.max(1, rest));
+  // Nothing yet: "…" holds its place; nothing at all (failed before any text): its footer says why.
+  const shown = body ? fitText(body, Math.max(1, rest)) : footer === undefined ? '…' : undefined;
   return fitText([header, shown, footer].filter((part) => part !== undefined).join('\n'), room);
 }
 
