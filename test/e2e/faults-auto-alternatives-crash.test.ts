@@ -54,8 +54,13 @@ function sentTexts(r: RecordedRequest): string[] {
 function finishedAlternatives(w: World, threadId: string, message: MessageView, count: number) {
   return w.discord.waitFor(
     () => {
+      // Those of a ballot whose vote opened: a fork cut short by the crash stays in its cancelled ballot, unfinished.
       const found = alternativesIn(w, threadId).filter(
-        (m) => ALTERNATIVE.test(m.content) && m.referenceId === message.id && !isStreaming(m),
+        (m) =>
+          ALTERNATIVE.test(m.content) &&
+          m.referenceId === message.id &&
+          !isStreaming(m) &&
+          !w.discord.message(m.id)?.text.startsWith('🚫'),
       );
       return found.length >= count ? found : undefined;
     },
@@ -101,6 +106,12 @@ describe('automatic alternatives and a crash', () => {
     expect(cancelled.content).toMatch(
       /restarted while it was generating alternatives; the message is answered again/,
     );
+    // The live ballot the dead process was streaming into says the vote is off, and nothing in it streams any more.
+    const left = await w.discord.waitFor(
+      () => w.discord.messages(threadId).find((m) => m.text.startsWith('🚫 **This vote was cancelled')),
+      { timeoutMs: 20_000, message: 'the ballot left by the dead process is shown cancelled' },
+    );
+    expect(isStreaming(w.discord.message(left.id)!)).toBe(false);
     const ballot = await waitForBallot(w, threadId, (m) => m.content.startsWith('🗳'), 20_000);
     expect(ballot.content).toMatch(/Which reply should the thread continue with/);
     history.push(user('alice: surprise me'));
