@@ -23,6 +23,11 @@ import { finalView, formatUsage } from './streaming-reply.ts';
 import { withUnarchive } from './thread-access.ts';
 
 const CURSOR = ' ▌';
+/**
+ * Alternatives started together get their first tokens within moments of each other: the first edit waits this long
+ * after the first of them, so it shows them all, rather than one now and the rest an edit slot (1.25 s) later.
+ */
+const FIRST_WORDS_GATHER_MS = 150;
 
 /** A fork shown as it happens: its alternatives and its ballot in one message, streamed by edits of that message. */
 export interface LiveBallot {
@@ -115,14 +120,17 @@ export async function startLiveBallot({
   // Changes made in one turn of the event loop (several alternatives' deltas, the last words and the opened vote)
   // are one edit: the queue is asked once they are all in.
   let tick: Promise<void> | undefined;
-  const schedule = (): Promise<void> => {
-    tick ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+  const schedule = (gatherMs = 0): Promise<void> => {
+    tick ??= new Promise<void>((resolve) =>
+      gatherMs > 0 ? setTimeout(resolve, gatherMs) : setImmediate(resolve),
+    ).then(() => {
       tick = undefined;
       return queue.schedule(key, run);
     });
     return tick;
   };
 
+  const wordless = new Set(turns.map((t) => t.letter));
   const replies: ReplyHandle[] = turns.map(({ letter }) => {
     let finished = false;
     const header = () => alternativeHeader(optionOf(letter), vote.blind);
@@ -133,10 +141,12 @@ export async function startLiveBallot({
           text: alternativeText(header(), `${text}${CURSOR}`, undefined, room),
           rows: views.get(letter)?.rows ?? [],
         });
-        schedule().catch(failed);
+        const firstWords = wordless.delete(letter) && wordless.size > 0;
+        schedule(firstWords ? FIRST_WORDS_GATHER_MS : 0).catch(failed);
       },
       async finish(outcome: ReplyOutcome) {
         finished = true;
+        wordless.delete(letter);
         const view = finalView(outcome, threadId);
         const usage =
           outcome.kind === 'done' && outcome.usage ? `-# ${formatUsage(outcome.usage)}` : undefined;
