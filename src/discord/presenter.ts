@@ -1,13 +1,13 @@
 import { ButtonStyle, type Client, type Message, MessageFlags } from 'discord.js';
 import type { Logger, ThreadPresenter } from '../core/ports.ts';
-import { ballotText, renderLiveBallot } from './ballot.ts';
+import { alternativeHeader, ballotText, renderLiveBallot } from './ballot.ts';
 import { customId } from './custom-ids.ts';
 import { createEditQueues, type EditQueueOptions } from './edit-queue.ts';
 import { type LiveBallot, startLiveBallot, viewsFromMessage } from './live-ballot.ts';
 import { button, buttonRow, fitText, NO_PINGS } from './render.ts';
 import { startStreamingReply } from './streaming-reply.ts';
 import { sendableThread, withUnarchive } from './thread-access.ts';
-import { alternativeLabel, noticeText } from './wording.ts';
+import { noticeText } from './wording.ts';
 
 /** Discord allows about 5 edits per 5 s in a channel; keep one in reserve for ballots and notices. */
 export const THREAD_EDIT_BUDGET: EditQueueOptions = { limit: 4, windowMs: 5000, spacingMs: 1250 };
@@ -144,11 +144,7 @@ export function createDiscordPresenter({
         queue,
         logger,
         turnId,
-        header: alternative
-          ? alternative.blind
-            ? `**${alternative.letter}**`
-            : `**${alternative.letter}** · ${alternativeLabel(alternative)}`
-          : undefined,
+        header: alternative ? alternativeHeader(alternative, alternative.blind) : undefined,
         replyToMessageId,
       });
     },

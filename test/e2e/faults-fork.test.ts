@@ -187,7 +187,7 @@ describe('a fork that fails', () => {
     expect(w.discord.messages(threadId).map((m) => m.content)).toContain(
       '🚫 The vote was cancelled: The bot restarted while it was generating alternatives; ask again with /alternatives.',
     );
-    expect(w.discord.messages(threadId).some((m) => m.content.startsWith('🗳'))).toBe(false);
+    expect(w.discord.messages(threadId).some((m) => m.text.startsWith('🗳'))).toBe(false);
     expect(w.discord.messages(threadId).some(isStreaming)).toBe(false);
 
     // After the restart the thread goes on from before the fork, and a fork can be asked for again.
