@@ -171,4 +171,44 @@ describe('the live ballot', () => {
         .filter((m) => !m.ephemeral),
     ).toEqual([]);
   });
+
+  it('survives the thread being locked while its alternatives stream: the vote still closes, and its ballot says so once the thread is open again', async () => {
+    world = await createWorld();
+    const w = world;
+    const bot = await w.startBot({ ALTERNATIVES_COOLDOWN_SECONDS: '0', VOTE_SECONDS: '10' });
+    const alice = w.discord.createUser({ username: 'alice' });
+    const threadId = await startThread(w, alice.id, 'hello');
+    w.openai.setLatency({ firstTokenMs: 200, tokensPerSecond: 25 });
+    w.discord.runCommand({
+      channelId: threadId,
+      userId: alice.id,
+      name: 'alternatives',
+      options: { count: 2, prompt: '!tokens 100' },
+    });
+    const live = await w.discord.waitFor(
+      () => botMessages(w, threadId).find((m) => m.text.startsWith('⏳') && isStreaming(m)),
+      { timeoutMs: 20_000, message: 'the live ballot streams' },
+    );
+    // A moderator locks the thread mid-stream: the bot's edits are refused (50013), and it says so in its log.
+    w.discord.archiveThread(threadId, { locked: true });
+    await bot.waitForLog(
+      (l) => l.threadId === threadId && (l.err as { code?: number } | undefined)?.code === 50013,
+    );
+    w.openai.setLatency({});
+    await bot.waitForLog((l) => l.msg === 'vote closed' && l.threadId === threadId, 40_000);
+
+    // Reopened, the thread's next change shows the decided vote in the same message, nothing streaming.
+    w.discord.unarchiveThread(threadId);
+    w.discord.lockThread(threadId, false);
+    w.discord.postMessage(threadId, alice.id, 'still there?');
+    await w.discord.waitFor(
+      () => replies(w, threadId).find((r) => r.text.includes('alice: still there?') && !r.streaming),
+      {
+        timeoutMs: 30_000,
+        message: 'the message after the vote is answered',
+      },
+    );
+    expect(w.discord.message(live.id)!.text).toMatch(/^✅ \*\*A wins\*\* with 0 of 0 votes \(time ran out\)/);
+    expect(isStreaming(w.discord.message(live.id)!)).toBe(false);
+  });
 });
