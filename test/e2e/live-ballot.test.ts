@@ -172,7 +172,7 @@ describe('the live ballot', () => {
     ).toEqual([]);
   });
 
-  it('survives the thread being locked while its alternatives stream: the vote still closes, and its ballot says so once the thread is open again', async () => {
+  it('survives the thread being locked while its alternatives stream: reopened, the same message catches up and the vote runs there', async () => {
     world = await createWorld();
     const w = world;
     const bot = await w.startBot({ ALTERNATIVES_COOLDOWN_SECONDS: '0', VOTE_SECONDS: '10' });
@@ -194,21 +194,29 @@ describe('the live ballot', () => {
     await bot.waitForLog(
       (l) => l.threadId === threadId && (l.err as { code?: number } | undefined)?.code === 50013,
     );
-    w.openai.setLatency({});
-    await bot.waitForLog((l) => l.msg === 'vote closed' && l.threadId === threadId, 40_000);
-
-    // Reopened, the thread's next change shows the decided vote in the same message, nothing streaming.
+    // Reopened while the alternatives are still being written: the same message catches up, whole.
     w.discord.unarchiveThread(threadId);
     w.discord.lockThread(threadId, false);
-    w.discord.postMessage(threadId, alice.id, 'still there?');
-    await w.discord.waitFor(
-      () => replies(w, threadId).find((r) => r.text.includes('alice: still there?') && !r.streaming),
-      {
-        timeoutMs: 30_000,
-        message: 'the message after the vote is answered',
+    const shown = await w.discord.waitFor(
+      () => {
+        const found = alternativesIn(w, threadId).filter((m) => m.id === live.id);
+        return found.length === 2 && found.every((m) => /\n-# \d+ in/.test(m.content)) ? found : undefined;
       },
+      { timeoutMs: 40_000, message: 'both alternatives finished in the live ballot' },
     );
-    expect(w.discord.message(live.id)!.text).toMatch(/^✅ \*\*A wins\*\* with 0 of 0 votes \(time ran out\)/);
+    expect(shown.map((m) => m.content)).toEqual([
+      expect.stringMatching(/^\*\*A\*\* · default\n[a-z ]+\n-# \d+ in · 100 out tokens$/),
+      expect.stringMatching(/^\*\*B\*\* · default\n[a-z ]+\n-# \d+ in · 100 out tokens$/),
+    ]);
+    w.openai.setLatency({});
+    // Its time runs out with no votes: A, shown in the same message.
+    const closed = await waitForBallot(
+      w,
+      threadId,
+      (m) => m.id === live.id && m.content.startsWith('✅'),
+      40_000,
+    );
+    expect(closed.content).toMatch(/^✅ \*\*A wins\*\* with 0 of 0 votes \(time ran out\)/);
     expect(isStreaming(w.discord.message(live.id)!)).toBe(false);
   });
 });
