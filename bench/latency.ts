@@ -36,8 +36,8 @@ export interface LatencyRow {
   /** Interaction to the ballot open (N >= 2). */
   ballotMs: number | undefined;
   /**
-   * Per alternative (for T(1), the reply): its first words visible in Discord, in ms after its first token at the
-   * provider (the earliest first token of the fork, so never less than the real wait).
+   * Per alternative (for T(1), the reply), in the order they showed: first words visible in Discord, in ms after the
+   * first token of the generation that started in the same place in order (the emulator's pace: start + 400 ms).
    */
   firstWordsMs: number[];
   baselineMs: number;
@@ -163,7 +163,11 @@ export async function runLatency(log: (line: string) => void): Promise<LatencyRe
       const ballotMessage = world.discord
         .messages(threadId)
         .find((m) => m.authorId === world.discord.botUserId && m.text.startsWith('🗳'));
-      const firstToken = Math.min(...generations.map((g) => wall(g.startedAt))) + REALISTIC_PACE.firstTokenMs;
+      // Alternatives may start one after another (the first one's first token lets the others share its prompt
+      // cache): the k-th alternative to show words is measured from the k-th generation's first token.
+      const firstTokens = generations
+        .map((g) => wall(g.startedAt) + REALISTIC_PACE.firstTokenMs)
+        .sort((a, b) => a - b);
       if (firstWords.size !== n)
         throw new Error(`saw the first words of ${firstWords.size} of ${n} alternatives`);
       rows.push({
@@ -171,7 +175,7 @@ export async function runLatency(log: (line: string) => void): Promise<LatencyRe
         visibleMs: Math.max(...shown.map(lastWrite)) - start,
         modelMs: Math.max(...generations.map((g) => wall(g.endedAt!))) - start,
         ballotMs: ballotMessage ? lastWrite(ballotMessage) - start : undefined,
-        firstWordsMs: [...firstWords.values()].map((t) => t - firstToken),
+        firstWordsMs: [...firstWords.values()].sort((a, b) => a - b).map((t, k) => t - firstTokens[k]!),
       });
       // The alternatives of a fork are one message (the live ballot): its edits are counted once.
       const messages = [...new Map(shown.map((m) => [m.id, world.discord.message(m.id) ?? m])).values()];
