@@ -1,7 +1,7 @@
 /** Shared helpers of the benchmarks: clocks, waiting, reading the emulators' logs, statistics. */
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import type { World } from '../test/e2e/harness.ts';
+import { alternativesIn, type World } from '../test/e2e/harness.ts';
 import type { MessageView } from '../test/emulators/discord/index.ts';
 import type { RecordedRequest } from '../test/emulators/openai/index.ts';
 
@@ -72,11 +72,9 @@ export function finishedReplies(world: World, threadId: string): MessageView[] {
     );
 }
 
-/** The alternatives posted in a thread ("**B** · style"), in order. */
+/** The alternatives shown in a thread's live ballots ("**B** · style"), in order, one view each. */
 export function alternativeMessages(world: World, threadId: string): MessageView[] {
-  return world.discord
-    .messages(threadId)
-    .filter((m) => m.authorId === world.discord.botUserId && /^\*\*[A-E]\*\* · /.test(m.content));
+  return alternativesIn(world, threadId);
 }
 
 /** Posts `texts` into a thread at once (people typing fast) and waits until the bot answered `total` messages. */

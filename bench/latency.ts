@@ -33,8 +33,13 @@ export interface LatencyRow {
   visibleMs: number;
   /** Interaction (or message) to the last token of the last alternative at the provider. */
   modelMs: number;
-  /** Interaction to the ballot posted (N >= 2). */
+  /** Interaction to the ballot open (N >= 2). */
   ballotMs: number | undefined;
+  /**
+   * Per alternative (for T(1), the reply), in the order they showed: first words visible in Discord, in ms after the
+   * first token of the generation that started in the same place in order (the emulator's pace: start + 400 ms).
+   */
+  firstWordsMs: number[];
   baselineMs: number;
 }
 
@@ -50,6 +55,7 @@ export interface BudgetResult {
   discordRequests: number;
   longestGapMs: number;
   longestGapSingleReplyMs: number;
+  /** The longest wait from a command (or message) to the first words of a reply or alternative in Discord. */
   firstVisibleMsMax: number;
 }
 
@@ -63,6 +69,14 @@ interface Streamed {
   messages: MessageView[];
   start: number;
   single: boolean;
+  /** When each alternative (or the reply) first showed words, wall ms. */
+  firstWords: number[];
+}
+
+/** Its text below the header, without the cursor: empty (or "…") until its first words are shown. */
+function wordsOf(alternative: MessageView): string {
+  const words = alternative.content.split('\n').slice(1).join('\n').replace('▌', '').trim();
+  return words === '…' ? '' : words;
 }
 
 export async function runLatency(log: (line: string) => void): Promise<LatencyResult> {
@@ -109,14 +123,22 @@ export async function runLatency(log: (line: string) => void): Promise<LatencyRe
         visibleMs: lastWrite(reply) - start,
         modelMs: wall(generation.endedAt!) - start,
         ballotMs: undefined,
+        firstWordsMs: [reply.createdAt - (wall(generation.startedAt) + REALISTIC_PACE.firstTokenMs)],
       });
-      streamed.push({ threadId, messages: [reply], start, single: true });
+      streamed.push({ threadId, messages: [reply], start, single: true, firstWords: [reply.createdAt] });
       log(`  T(1) ${((lastWrite(reply) - start) / 1000).toFixed(2)} s`);
     }
 
     for (let n = 2; n <= 5; n++) {
       const threadId = threads[n - 1]!;
       const before = world.openai.requests.length;
+      // When each alternative first shows words: the time of the edit that showed them, read as soon as it landed.
+      const firstWords = new Map<string, number>();
+      const watch = setInterval(() => {
+        for (const alternative of alternativeMessages(world, threadId))
+          if (!firstWords.has(alternative.content.slice(0, 5)) && wordsOf(alternative))
+            firstWords.set(alternative.content.slice(0, 5), lastWrite(alternative));
+      }, 5);
       const start = now();
       const handle = world.discord.runCommand({
         channelId: threadId,
@@ -132,7 +154,7 @@ export async function runLatency(log: (line: string) => void): Promise<LatencyRe
             : undefined;
         },
         { message: `${n} finished alternatives` },
-      );
+      ).finally(() => clearInterval(watch));
       const ballot = await handle.response({ timeoutMs: 60_000 });
       const generations = world.openai.requests
         .slice(before)
@@ -140,16 +162,29 @@ export async function runLatency(log: (line: string) => void): Promise<LatencyRe
       if (generations.length !== n) throw new Error(`expected ${n} generations, saw ${generations.length}`);
       const ballotMessage = world.discord
         .messages(threadId)
-        .find((m) => m.authorId === world.discord.botUserId && m.content.startsWith('🗳'));
+        .find((m) => m.authorId === world.discord.botUserId && m.text.startsWith('🗳'));
+      // Alternatives may start one after another (the first one's first token lets the others share its prompt
+      // cache): the k-th alternative to show words is measured from the k-th generation's first token.
+      const firstTokens = generations
+        .map((g) => wall(g.startedAt) + REALISTIC_PACE.firstTokenMs)
+        .sort((a, b) => a - b);
+      if (firstWords.size !== n)
+        throw new Error(`saw the first words of ${firstWords.size} of ${n} alternatives`);
       rows.push({
         n,
         visibleMs: Math.max(...shown.map(lastWrite)) - start,
         modelMs: Math.max(...generations.map((g) => wall(g.endedAt!))) - start,
-        ballotMs: ballotMessage ? ballotMessage.createdAt - start : undefined,
+        ballotMs: ballotMessage ? lastWrite(ballotMessage) - start : undefined,
+        firstWordsMs: [...firstWords.values()].sort((a, b) => a - b).map((t, k) => t - firstTokens[k]!),
       });
-      streamed.push({ threadId, messages: shown, start, single: false });
+      // The alternatives of a fork are one message (the live ballot): its edits are counted once.
+      const messages = [...new Map(shown.map((m) => [m.id, world.discord.message(m.id) ?? m])).values()];
+      streamed.push({ threadId, messages, start, single: false, firstWords: [...firstWords.values()] });
       log(
-        `  T(${n}) ${((Math.max(...shown.map(lastWrite)) - start) / 1000).toFixed(2)} s (${ballot.content})`,
+        `  T(${n}) ${((Math.max(...shown.map(lastWrite)) - start) / 1000).toFixed(2)} s, first words ${rows
+          .at(-1)!
+          .firstWordsMs.map((ms) => (ms / 1000).toFixed(2))
+          .join(' · ')} s after the first token (${ballot.content})`,
       );
     }
 
@@ -198,8 +233,8 @@ function discordBudget(
       const gap = Math.max(0, ...times.slice(1).map((t, i) => t - times[i]!));
       gaps.push(gap);
       if (reply.single) singleGaps.push(gap);
-      firstVisible.push(message.createdAt - reply.start);
     }
+    firstVisible.push(...reply.firstWords.map((t) => t - reply.start));
   }
   const perThread = streamed.map((reply) =>
     edits.filter((r) => r.path.startsWith(`/channels/${reply.threadId}/`)),

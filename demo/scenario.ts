@@ -93,7 +93,7 @@ export async function runDemo(): Promise<string> {
       await discord
         .clickButton({ messageId: ballot.id, customId: buttonId(current, letter), userId: user.id })
         .response();
-      await discord.waitFor(() => discord.message(ballot.id)?.content.includes(tally), {
+      await discord.waitFor(() => discord.message(ballot.id)?.text.includes(tally), {
         timeoutMs: 20_000,
         message: `the ballot to show ${tally}`,
       });

@@ -8,6 +8,13 @@ import type { World } from '../test/e2e/harness.ts';
 import type { MessageView } from '../test/emulators/discord/index.ts';
 
 const ButtonStyle = { Primary: 1, Secondary: 2, Success: 3, Danger: 4 } as const;
+const ComponentType = { ActionRow: 1, Button: 2, TextDisplay: 10, Container: 17 } as const;
+
+interface Component {
+  type: number;
+  content?: string;
+  components?: Component[];
+}
 
 interface Button {
   label?: string;
@@ -97,7 +104,7 @@ export class Transcript {
     const body = [
       ...this.#content(message.content),
       ...(message.embeds as Embed[]).flatMap((e) => this.#embed(e)),
-      ...this.#buttons(message.components),
+      ...this.#components(message.components as Component[]),
     ];
     const [first = '', ...rest] = body;
     return [`${only}${author}${replyingTo}: ${first}`, ...rest.map((l) => `    ${l}`)].join('\n');
@@ -122,6 +129,19 @@ export class Transcript {
       ...(embed.fields ?? []).flatMap((f) => [`${f.name}: ${f.value}`]),
     ];
     return lines.map((l) => `│ ${l}`);
+  }
+
+  /**
+   * Rows of buttons, and (components v2, the live ballot) text displays and containers: a container's lines are
+   * marked "│", as Discord draws it as a box.
+   */
+  #components(components: Component[]): string[] {
+    return components.flatMap((component) => {
+      if (component.type === ComponentType.TextDisplay) return this.#content(component.content ?? '');
+      if (component.type === ComponentType.Container)
+        return this.#components(component.components ?? []).map((line) => `│ ${line}`);
+      return this.#buttons([component]);
+    });
   }
 
   #buttons(components: unknown[]): string[] {

@@ -191,6 +191,21 @@ export function createRecordingPresenter(): ThreadPresenter & {
         },
       };
     },
+    async startAlternatives(threadId, { vote, turns }) {
+      return {
+        ballotMessageId: `ballot-${vote.id}`,
+        replies: turns.map(({ letter }) => {
+          const shown: ShownReply = { threadId, header: letter, updates: [], outcome: undefined };
+          replies.push(shown);
+          return {
+            update: (text: string) => void shown.updates.push(text),
+            finish: async (outcome: ReplyOutcome) => {
+              shown.outcome = outcome;
+            },
+          };
+        }),
+      };
+    },
     async notice(_threadId, notice) {
       notices.push(notice);
     },

@@ -18,6 +18,7 @@ import type { HistoryView, ReplyHandle, Variant } from './ports.ts';
 import { reserveFork, settle } from './spending.ts';
 import { createThinkFilter } from './strip-think.ts';
 import { failMessages, generationOptions, show, shownError, withContext } from './turn.ts';
+import { refreshBallot } from './vote-jobs.ts';
 import { applyVoteEvent, isLive, LETTERS, quorumFor } from './votes.ts';
 
 /** Fisher-Yates, in place. */
@@ -177,21 +178,21 @@ export async function runFork(deps: CoreDeps, held: HeldThread, spec: ForkSpec):
   // A fork that is cancelled moves the waiting messages it answers to the failed list (automatic alternatives): the
   // last alternative shown then carries their Retry button, or nothing would bring them back.
   const retryMessageId = spec.answers.at(-1)?.messageId;
+  // Set once the alternatives are shown: the place they stream in becomes the ballot, so a cancelled fork updates it.
+  let shownBallot = false;
   try {
-    for (const alternative of planned) {
-      handles.push(
-        await presenter.startReply(threadId, {
-          turnId: alternative.turnId,
-          alternative: {
-            letter: alternative.option.letter,
-            style: alternative.style,
-            model: alternative.option.model,
-            blind: vote.blind,
-          },
-          replyToMessageId: spec.prompt?.replyTo ?? spec.from?.replyTo ?? spec.answers.at(-1)?.messageId,
-        }),
-      );
-    }
+    // The alternatives stream together where the ballot will be; that place is recorded at once, so whoever finds
+    // this vote later (a restart, another process) updates it rather than leaving it half written.
+    const live = await presenter.startAlternatives(threadId, {
+      vote,
+      turns: planned.map((p) => ({ letter: p.option.letter, turnId: p.turnId })),
+      replyToMessageId: spec.prompt?.replyTo ?? spec.from?.replyTo ?? spec.answers.at(-1)?.messageId,
+    });
+    handles.push(...live.replies);
+    shownBallot = true;
+    await held.update((s) =>
+      applyVoteEvent(s, { type: 'ballot_posted', voteId, messageId: live.ballotMessageId }),
+    );
     // Each alternative's Stop button; a stop that is not one of these came from the shutdown.
     const stops = planned.map((alternative) => running.start(alternative.turnId, [spec.invokerId]));
     const variants: Variant[] = planned.map((alternative, index) => {
@@ -327,6 +328,7 @@ export async function runFork(deps: CoreDeps, held: HeldThread, spec: ForkSpec):
           ),
         ),
       );
+      await refreshBallot(deps, threadId);
       throw new BotError(
         'all_failed',
         interrupted
@@ -345,8 +347,11 @@ export async function runFork(deps: CoreDeps, held: HeldThread, spec: ForkSpec):
     );
     telemetry.alternatives({ count: spec.count, outcome: 'opened' });
     deps.armDeadline(threadId, opened.vote!.deadline);
-    await Promise.all(finishes.map(({ handle, outcome }) => show(deps, threadId, handle, outcome)));
-    await postBallot(deps, held, opened.vote!);
+    // Together, so the alternatives' last words and the opened ballot can be shown by one edit.
+    await Promise.all([
+      ...finishes.map(({ handle, outcome }) => show(deps, threadId, handle, outcome)),
+      postBallot(deps, held, opened.vote!),
+    ]);
     return (await held.read()).vote!;
   } catch (error) {
     if (error instanceof BotError && error.code === 'all_failed') throw error;
@@ -366,6 +371,7 @@ export async function runFork(deps: CoreDeps, held: HeldThread, spec: ForkSpec):
           error: shown,
           retryMessageId: index === lastShown && !held.lease.signal.aborted ? retryMessageId : undefined,
         });
+    if (shownBallot) await refreshBallot(deps, threadId);
     throw shown;
   }
 }

@@ -240,7 +240,20 @@ export interface ThreadPresenter {
     },
   ): Promise<ReplyHandle>;
   notice(threadId: string, notice: Notice): Promise<void>;
-  /** Posts the ballot of a vote that just opened; returns its message id. */
+  /**
+   * Shows a fork as it is generated: the alternatives of the vote (those still `generating`, in `turns`' order)
+   * stream side by side in the place that becomes the vote's ballot. Returns one handle per turn and the id of the
+   * ballot's message.
+   */
+  startAlternatives(
+    threadId: string,
+    fork: {
+      vote: Vote;
+      turns: readonly { letter: string; turnId: string }[];
+      replyToMessageId: string | undefined;
+    },
+  ): Promise<{ ballotMessageId: string; replies: ReplyHandle[] }>;
+  /** Shows the ballot of a vote that just opened (where its alternatives are, when they were shown); returns its message id. */
   showBallot(threadId: string, vote: Vote): Promise<string>;
   /** Shows the vote's current state; `load` reads the session when the edit runs, so merged updates show the latest. */
   updateBallot(threadId: string, load: () => Promise<ThreadSession | undefined>): Promise<void>;

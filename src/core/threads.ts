@@ -103,6 +103,11 @@ export interface ThreadService {
   closeVote(threadId: string, voteId: string, by: Moderator): Promise<Vote>;
   /** A moderator closes the vote on the alternative they pick. */
   pickWinner(threadId: string, voteId: string, letter: string, by: Moderator): Promise<Vote>;
+  /**
+   * The whole text of an alternative, for a person who wants to read it in full: the first reply on `branchId` from
+   * item `from` on (a vote's fork point). Kept as long as the branch is.
+   */
+  alternativeText(threadId: string, branchId: string, from: number): Promise<string>;
   listBranches(threadId: string): Promise<BranchView[]>;
   /** What stands for the oldest part of the active branch's history (moderators: /summary). */
   summary(threadId: string, by: Moderator): Promise<CondensedView>;
@@ -451,6 +456,15 @@ export function createThreadService(
           at: clock.now(),
         }),
       );
+    },
+
+    async alternativeText(threadId, branchId, from) {
+      const session = await managed(threadId);
+      if (!Object.hasOwn(session.branches, branchId))
+        throw new NotFoundError('This alternative is no longer kept: its branch was pruned.');
+      const reply = (await deps.log.view(session, branchId).read(from)).find((i) => i.role === 'assistant');
+      if (!reply) throw new NotFoundError('This alternative has no text to show.');
+      return reply.text;
     },
 
     async listBranches(threadId) {

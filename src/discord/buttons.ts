@@ -4,7 +4,12 @@ import { voteOf } from '../core/votes.ts';
 import { renderPickMenu } from './ballot.ts';
 import type { BotContext } from './context.ts';
 import type { ButtonAction } from './custom-ids.ts';
+import { DISCORD_LIMITS, NO_PINGS, withoutButton } from './render.ts';
+import { splitMessage } from './split-message.ts';
 import { actionSummary } from './wording.ts';
+
+/** "Read B in full" answers in at most this many messages; a longer text comes as a file. */
+const FULL_TEXT_MESSAGES = 4;
 
 const changeText = { added: 'Your vote', moved: 'Your vote moved to', removed: 'Vote removed from' } as const;
 
@@ -31,7 +36,12 @@ export const buttonHandlers: ButtonHandlers = {
 
   async retry(interaction, { threadId, messageId }, ctx) {
     await ctx.threads.retry(threadId, messageId);
-    await interaction.update({ components: [] });
+    // On a live ballot the Retry button is one alternative's: only it goes, the ballot stays.
+    await interaction.update({
+      components: interaction.message.flags.has(MessageFlags.IsComponentsV2)
+        ? withoutButton(interaction.message, interaction.customId)
+        : [],
+    });
     await interaction.followUp({ flags: MessageFlags.Ephemeral, content: 'Trying again…' });
   },
 
@@ -76,6 +86,24 @@ export const buttonHandlers: ButtonHandlers = {
   async pick(interaction, { voteId, letter }, ctx) {
     const vote = await ctx.threads.pickWinner(interaction.channelId, voteId, letter, by(interaction, ctx));
     await interaction.update({ content: `Closed: **${vote.winner}** wins.`, components: [] });
+  },
+
+  async full(interaction, { branchId, from }, ctx) {
+    await interaction.deferReply({ flags: MessageFlags.Ephemeral });
+    const text = await ctx.threads.alternativeText(interaction.channelId, branchId, from);
+    const [first = '…', ...rest] = splitMessage(text, DISCORD_LIMITS.content);
+    // A few messages read well; a longer text comes whole as a file, with its first part shown.
+    if (rest.length > FULL_TEXT_MESSAGES - 1) {
+      await interaction.editReply({
+        content: first,
+        files: [{ attachment: Buffer.from(text, 'utf8'), name: 'alternative.md' }],
+        allowedMentions: NO_PINGS,
+      });
+      return;
+    }
+    await interaction.editReply({ content: first, allowedMentions: NO_PINGS });
+    for (const part of rest)
+      await interaction.followUp({ flags: MessageFlags.Ephemeral, content: part, allowedMentions: NO_PINGS });
   },
 
   async prune(interaction, { threadId }, ctx) {

@@ -9,7 +9,9 @@ export type ButtonAction =
   | { kind: 'close'; voteId: string }
   | { kind: 'pickmenu'; voteId: string }
   | { kind: 'pick'; voteId: string; letter: string }
-  | { kind: 'prune'; threadId: string };
+  | { kind: 'prune'; threadId: string }
+  /** "Read B in full": the first reply on a branch from a vote's fork point. */
+  | { kind: 'full'; branchId: string; from: number };
 
 export function customId(action: ButtonAction): string {
   switch (action.kind) {
@@ -25,6 +27,8 @@ export function customId(action: ButtonAction): string {
       return `${action.kind}:${action.voteId}`;
     case 'prune':
       return `prune:${action.threadId}`;
+    case 'full':
+      return `full:${action.branchId}:${action.from}`;
   }
 }
 
@@ -45,6 +49,8 @@ export function parseCustomId(id: string): ButtonAction | undefined {
       return { kind, voteId: first };
     case 'prune':
       return { kind, threadId: first };
+    case 'full':
+      return /^\d+$/.test(second) ? { kind, branchId: first, from: Number(second) } : undefined;
     default:
       return undefined;
   }

@@ -1,12 +1,13 @@
-import { ButtonStyle, type Client, type Message } from 'discord.js';
+import { ButtonStyle, type Client, type Message, MessageFlags } from 'discord.js';
 import type { Logger, ThreadPresenter } from '../core/ports.ts';
-import { renderBallot } from './ballot.ts';
+import { alternativeHeader, ballotText, renderLiveBallot } from './ballot.ts';
 import { customId } from './custom-ids.ts';
 import { createEditQueues, type EditQueueOptions } from './edit-queue.ts';
+import { type LiveBallot, startLiveBallot, viewsFromMessage } from './live-ballot.ts';
 import { button, buttonRow, fitText, NO_PINGS } from './render.ts';
 import { startStreamingReply } from './streaming-reply.ts';
 import { sendableThread, withUnarchive } from './thread-access.ts';
-import { alternativeLabel, noticeText } from './wording.ts';
+import { noticeText } from './wording.ts';
 
 /** Discord allows about 5 edits per 5 s in a channel; keep one in reserve for ballots and notices. */
 export const THREAD_EDIT_BUDGET: EditQueueOptions = { limit: 4, windowMs: 5000, spacingMs: 1250 };
@@ -22,8 +23,9 @@ export interface PresenterDeps {
 }
 
 /**
- * Shows the core's events in Discord threads: replies streamed by edits (split past 2000 characters), ballots, and
- * notices worded here from the core's structured events.
+ * Shows the core's events in Discord threads: replies streamed by edits (split past 2000 characters), forks as live
+ * ballots (the alternatives streaming side by side in the ballot's one message), and notices worded here from the
+ * core's structured events.
  */
 export function createDiscordPresenter({
   client,
@@ -32,12 +34,37 @@ export function createDiscordPresenter({
   audit,
 }: PresenterDeps): ThreadPresenter {
   const editQueues = createEditQueues(editBudget);
+  // The forks this process shows, by vote id, until their vote is decided and applied (or cancelled).
+  const lives = new Map<string, LiveBallot>();
 
   return {
+    async startAlternatives(threadId, { vote, turns, replyToMessageId }) {
+      const channel = await sendableThread(client, threadId);
+      const live = await startLiveBallot({
+        client,
+        channel,
+        threadId,
+        queue: editQueues.forChannel(threadId),
+        logger,
+        vote,
+        turns,
+        replyToMessageId,
+      });
+      lives.set(vote.id, live);
+      return { ballotMessageId: live.messageId, replies: live.replies };
+    },
+
     async showBallot(threadId, vote) {
+      const live = lives.get(vote.id);
+      if (live) {
+        await live.show(vote);
+        return live.messageId;
+      }
+      // Nobody here streamed this fork (the bot restarted, or another process made it): a ballot of its own, whose
+      // alternatives are read with "Read B in full".
       const channel = await sendableThread(client, threadId);
       const message = await withUnarchive<Message<boolean>>(client, threadId, () =>
-        channel.send(renderBallot(vote)),
+        channel.send(renderLiveBallot(vote, new Map())),
       );
       return message.id;
     },
@@ -45,20 +72,31 @@ export function createDiscordPresenter({
     async updateBallot(threadId, load) {
       const first = (await load())?.vote;
       if (!first?.ballotMessageId) return;
+      const live = lives.get(first.id);
+      if (live) {
+        await live.show(async () => (await load())?.vote);
+        // A decided vote changes no more (but for its applied mark, which shows nothing new).
+        if (first.status === 'applied' || first.status === 'cancelled') lives.delete(first.id);
+        return;
+      }
       const channel = await sendableThread(client, threadId);
       const queue = editQueues.forChannel(threadId);
       const key = `ballot:${first.id}`;
       // Many clicks at once merge into one edit, which renders the vote as stored when it runs. Another process may
       // edit the same ballot with an older reading meanwhile: if the vote changed while this edit was on its way,
-      // edit again, so the last edit shows the last state.
+      // edit again, so the last edit shows the last state. The alternatives' texts are kept as the message shows them.
       const edit = async (): Promise<void> => {
         const vote = (await load())?.vote;
         if (vote?.id !== first.id || !vote.ballotMessageId) return;
-        const messageId = vote.ballotMessageId;
-        const rendered = renderBallot(vote);
-        await withUnarchive(client, threadId, () => channel.messages.edit(messageId, rendered));
+        const message = await channel.messages.fetch(vote.ballotMessageId);
+        const rendered = renderLiveBallot(vote, viewsFromMessage(vote, message));
+        // A ballot posted before live ballots existed has content, which a components v2 message may not have.
+        const legacy = !message.flags.has(MessageFlags.IsComponentsV2);
+        await withUnarchive(client, threadId, () =>
+          message.edit(legacy ? { ...rendered, content: null, embeds: [] } : rendered),
+        );
         const now = (await load())?.vote;
-        if (now?.id === first.id && renderBallot(now).content !== rendered.content)
+        if (now?.id === first.id && ballotText(now) !== ballotText(vote))
           void queue
             .schedule(key, edit)
             .catch((error: unknown) => logger.warn({ err: error, threadId }, 'ballot refresh failed'));
@@ -106,11 +144,7 @@ export function createDiscordPresenter({
         queue,
         logger,
         turnId,
-        header: alternative
-          ? alternative.blind
-            ? `**${alternative.letter}**`
-            : `**${alternative.letter}** · ${alternativeLabel(alternative)}`
-          : undefined,
+        header: alternative ? alternativeHeader(alternative, alternative.blind) : undefined,
         replyToMessageId,
       });
     },

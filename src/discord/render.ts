@@ -1,4 +1,10 @@
-import { type APIActionRowComponent, type APIButtonComponent, ButtonStyle, ComponentType } from 'discord.js';
+import {
+  type APIActionRowComponent,
+  type APIButtonComponent,
+  type APIMessageTopLevelComponent,
+  ButtonStyle,
+  ComponentType,
+} from 'discord.js';
 
 type CustomIdButtonStyle =
   | ButtonStyle.Primary
@@ -19,6 +25,8 @@ export const DISCORD_LIMITS = {
   /** Title, description, fields, footer and author of all embeds of one message together. */
   embedTotal: 6000,
   buttonLabel: 80,
+  /** All text displays of one components v2 message together. */
+  componentsText: 4000,
   /** An autocomplete choice's or a select option's name (and a choice's string value). */
   choiceName: 100,
   threadName: 100,
@@ -79,4 +87,23 @@ export function fitEmbed<T extends { title?: string; description?: string }>(emb
 /** A prompt given as a command option, shown in the thread as the invoker's words. */
 export function promptEcho(authorName: string, prompt: string): string {
   return truncate(`💬 **${authorName}:** ${prompt}`, DISCORD_MESSAGE_LIMIT);
+}
+
+/** A message's components without the button `customId` (and without a row it leaves empty), as API JSON. */
+export function withoutButton(
+  message: { components: readonly { toJSON(): APIMessageTopLevelComponent }[] },
+  customId: string,
+): APIMessageTopLevelComponent[] {
+  const prune = (component: unknown): unknown => {
+    const c = component as { custom_id?: string; components?: unknown[]; type: number };
+    if (c.custom_id === customId) return undefined;
+    if (!Array.isArray(c.components)) return c;
+    const children = c.components.map(prune).filter((child) => child !== undefined);
+    return children.length === 0 && c.type === ComponentType.ActionRow
+      ? undefined
+      : { ...c, components: children };
+  };
+  return message.components
+    .map((component) => prune(component.toJSON()))
+    .filter((c): c is APIMessageTopLevelComponent => c !== undefined);
 }

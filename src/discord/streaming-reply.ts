@@ -253,7 +253,7 @@ export async function startStreamingReply({
   };
 }
 
-function finalView(
+export function finalView(
   outcome: ReplyOutcome,
   threadId: string,
 ): { body: string; footer: string | undefined; rows: Row[] } {

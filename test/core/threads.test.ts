@@ -586,23 +586,21 @@ describe('alternatives and votes', () => {
   it('keeps a message whose automatic fork failed after it started, with a Retry on what was shown', async () => {
     const core = await startedCore();
     await core.sessions.update(THREAD, (s) => ({ ...s, settings: { ...s.settings, autoAlternatives: 2 } }));
-    // The thread cannot show the second alternative (a Discord error after the first was posted).
-    const startReply = core.presenter.startReply;
-    let shown = 0;
-    core.presenter.startReply = (threadId, reply) => {
-      shown += 1;
-      if (shown === 2) return Promise.reject(new Error('Missing Access'));
-      return startReply(threadId, reply);
-    };
+    // The alternatives are shown, then the generation fails as a whole (not one alternative: the call itself).
+    const generate = core.backend.generateAlternatives;
+    core.backend.generateAlternatives = () => Promise.reject(new Error('socket hang up'));
     await core.say('surprise me');
     await core.turns.idle();
     let session = (await core.sessions.get(THREAD))!;
     expect(session.vote).toMatchObject({ status: 'cancelled', cancelReason: 'failed' });
     expect(session.failed.map((m) => m.messageId)).toEqual(['m1']);
     expect(core.presenter.replies.map((r) => r.outcome)).toMatchObject([
+      { kind: 'failed', retryMessageId: undefined },
       { kind: 'failed', retryMessageId: 'm1' },
     ]);
-    core.presenter.startReply = startReply;
+    // The ballot the alternatives were shown in is shown cancelled.
+    expect(core.presenter.ballots.at(-1)).toMatchObject({ status: 'cancelled' });
+    core.backend.generateAlternatives = generate;
     await core.turns.retry(THREAD, 'm1');
     await core.turns.idle();
     session = (await core.sessions.get(THREAD))!;
@@ -659,10 +657,10 @@ describe('alternatives the shutdown stops', () => {
     await core.say('hi');
     await core.turns.idle();
     const turnIds: string[] = [];
-    const startReply = core.presenter.startReply;
-    core.presenter.startReply = (threadId, reply) => {
-      turnIds.push(reply.turnId);
-      return startReply(threadId, reply);
+    const startAlternatives = core.presenter.startAlternatives;
+    core.presenter.startAlternatives = (threadId, fork) => {
+      turnIds.push(...fork.turns.map((t) => t.turnId));
+      return startAlternatives(threadId, fork);
     };
     const { generate, running } = untilStopped(() => 'partial');
     core.backend.generateAlternatives = generate;

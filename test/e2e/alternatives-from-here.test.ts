@@ -1,5 +1,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { click, command, createWorld, replyTo, startThread, type World, waitForBallot } from './harness.ts';
+import {
+  alternativesIn,
+  click,
+  command,
+  createWorld,
+  replyTo,
+  startThread,
+  type World,
+  waitForBallot,
+} from './harness.ts';
 
 let world: World | undefined;
 afterEach(async () => {
@@ -42,9 +51,7 @@ describe('Alternatives from here', () => {
         },
       );
       // Both alternatives answer the second question having seen only what came before it (3 messages).
-      const alternatives = w.discord
-        .messages(threadId)
-        .filter((m) => m.authorId === w.discord.botUserId && /^\*\*[AB]\*\*/.test(m.content));
+      const alternatives = alternativesIn(w, threadId);
       expect(alternatives).toHaveLength(2);
       for (const alternative of alternatives) {
         expect(alternative.content).toMatch(/reply 2 to "alice: second question" · saw 3 msgs/);

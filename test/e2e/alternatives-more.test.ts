@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  alternativesIn,
   buttonId,
   click,
   command,
@@ -96,9 +97,7 @@ describe('/alternatives, more', () => {
     });
     expect(said).toMatch(/Vote opened on 2 alternatives/);
     const ballot = await waitForBallot(w, threadId);
-    const failed = w.discord
-      .messages(threadId)
-      .find((m) => /^\*\*[ABC]\*\* · /.test(m.content) && m.content.includes('⚠️'));
+    const failed = alternativesIn(w, threadId).find((m) => m.content.includes('⚠️'));
     expect(failed?.content).toMatch(/OpenAI rejected the request: Invalid prompt/);
     const letter = failed!.content[2]!;
     expect(ballot.content).toContain(`~~${letter}~~ failed`);
@@ -146,7 +145,7 @@ describe('/alternatives, more', () => {
     w.discord.postMessage(threadId, alice.id, 'surprise me');
     const ballot = await waitForBallot(w, threadId);
     expect(ballot.content).toMatch(/Which reply should the thread continue with/);
-    const alternatives = w.discord.messages(threadId).filter((m) => /^\*\*[AB]\*\* · /.test(m.content));
+    const alternatives = alternativesIn(w, threadId);
     expect(alternatives.map((m) => m.content)).toEqual([
       expect.stringContaining('alice: surprise me'),
       expect.stringContaining('alice: surprise me'),
@@ -171,10 +170,7 @@ describe('/alternatives, more', () => {
     expect(calls).toHaveLength(1);
     expect((calls[0]!.body as { n?: number }).n).toBe(3);
     // The prompt is paid once: only the first alternative reports input tokens.
-    const usage = w.discord
-      .messages(threadId)
-      .filter((m) => /^\*\*[A-C]\*\* · /.test(m.content))
-      .map((m) => Number(m.content.match(/-# (\d+) in/)?.[1]));
+    const usage = alternativesIn(w, threadId).map((m) => Number(m.content.match(/-# (\d+) in/)?.[1]));
     expect(usage[0]).toBeGreaterThan(0);
     expect(usage.slice(1)).toEqual([0, 0]);
 

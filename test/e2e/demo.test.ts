@@ -16,20 +16,24 @@ describe('npm run demo', () => {
     );
     expect(transcript).not.toMatch(/<@\d+>|<t:\d+/);
 
-    // The three alternatives, each with its style, answering the same history.
+    // The three alternatives in the ballot (its boxes, "│"), each with its style, answering the same history.
+    expect(transcript).toContain(
+      'threadfork (replying to alice): 🗳️ Which reply should the thread continue with?',
+    );
     STYLES.forEach((style, i) => {
       const letter = 'ABC'[i]!;
-      expect(transcript).toContain(`threadfork (replying to alice): ${letter} · ${style}`);
+      expect(transcript).toContain(`      │ ${letter} · ${style}`);
       expect(transcript).toContain(`saw 7 msgs · digest f628e215 · style "${style}"`);
     });
 
     // The ballot and its buttons, as votes come in; the winner.
-    expect(transcript).toContain('[A · 0] [B · 0] [C · 0]');
+    expect(transcript).toContain('│ [A · 0] [Read A in full]');
+    expect(transcript).toContain('│ [C · 0] [Read C in full]');
     expect(transcript).toContain('[Close vote] [Moderator pick…]');
     expect(transcript).toContain('A 1 · B 1 · C 0');
     expect(transcript).toContain('(only bob sees) threadfork: 🗳️ Your vote: B.');
     expect(transcript).toContain('✅ B wins with 2 of 3 votes (it reached the quorum)');
-    expect(transcript).toContain('[A · 1] [✓ B · 2] [C · 0]  (greyed out)');
+    expect(transcript).toContain('│ [✓ B · 2] [Read B in full]');
     // bob's message waited for the vote and was answered on B's branch.
     expect(transcript).toMatch(/reply 5 to "bob: great, can we book it for 8pm\?" · saw 9 msgs/);
 

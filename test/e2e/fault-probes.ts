@@ -92,12 +92,8 @@ export async function branchList(
   };
 }
 
-/** The alternatives' messages in a thread ("**A** · style", the text, the usage line). */
-export function alternativesIn(world: World, threadId: string): MessageView[] {
-  return world.discord
-    .messages(threadId)
-    .filter((m) => m.authorId === world.discord.botUserId && /^\*\*[A-E]\*\* · /.test(m.content));
-}
+/** The alternatives in a thread ("**A** · style", the text, the usage line): see the harness's alternativesIn. */
+export { alternativesIn } from './harness.ts';
 
 /** An alternative's text as the model wrote it, without its header line and its usage line. */
 export function alternativeText(message: MessageView): string {

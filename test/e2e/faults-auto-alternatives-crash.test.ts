@@ -7,6 +7,7 @@ import { openStore } from '../../src/store/index.ts';
 import type { MessageView } from '../emulators/discord/index.ts';
 import { type RecordedRequest, replyFor } from '../emulators/openai/index.ts';
 import {
+  alternativesIn,
   assistant,
   click,
   command,
@@ -53,15 +54,14 @@ function sentTexts(r: RecordedRequest): string[] {
 function finishedAlternatives(w: World, threadId: string, message: MessageView, count: number) {
   return w.discord.waitFor(
     () => {
-      const found = w.discord
-        .messages(threadId)
-        .filter(
-          (m) =>
-            m.authorId === w.discord.botUserId &&
-            ALTERNATIVE.test(m.content) &&
-            m.referenceId === message.id &&
-            !isStreaming(m),
-        );
+      // Those of a ballot whose vote opened: a fork cut short by the crash stays in its cancelled ballot, unfinished.
+      const found = alternativesIn(w, threadId).filter(
+        (m) =>
+          ALTERNATIVE.test(m.content) &&
+          m.referenceId === message.id &&
+          !isStreaming(m) &&
+          !w.discord.message(m.id)?.text.startsWith('🚫'),
+      );
       return found.length >= count ? found : undefined;
     },
     { timeoutMs: 20_000, message: `${count} finished alternatives to "${message.content}"` },
@@ -107,6 +107,12 @@ describe('automatic alternatives and a crash', () => {
     expect(cancelled.content).toMatch(
       /restarted while it was generating alternatives; the message is answered again/,
     );
+    // The live ballot the dead process was streaming into says the vote is off, and nothing in it streams any more.
+    const left = await w.discord.waitFor(
+      () => w.discord.messages(threadId).find((m) => m.text.startsWith('🚫 **This vote was cancelled')),
+      { timeoutMs: 20_000, message: 'the ballot left by the dead process is shown cancelled' },
+    );
+    expect(isStreaming(w.discord.message(left.id)!)).toBe(false);
     const ballot = await waitForBallot(w, threadId, (m) => m.content.startsWith('🗳'), 20_000);
     expect(ballot.content).toMatch(/Which reply should the thread continue with/);
     history.push(user('alice: surprise me'));
@@ -114,8 +120,9 @@ describe('automatic alternatives and a crash', () => {
     const alternatives = await finishedAlternatives(w, threadId, surprise, 2);
     expect(alternatives.map((m) => m.content.split('\n')[1])).toEqual([expected, expected]);
     const order = w.discord.messages(threadId).map((m) => m.id);
-    expect(order.indexOf(cancelled.id)).toBeLessThan(order.indexOf(alternatives[0]!.id));
-    expect(order.indexOf(alternatives[1]!.id)).toBeLessThan(order.indexOf(ballot.id));
+    // The alternatives came after the notice, in the ballot.
+    expect(order.indexOf(cancelled.id)).toBeLessThan(order.indexOf(ballot.id));
+    expect(alternatives.map((m) => m.id)).toEqual([ballot.id, ballot.id]);
     // Every try at them sent the model the same history, the message once, at its end.
     const tries = alternativesFor(w, 'alice: surprise me');
     expect(tries).toHaveLength(3); // the first try's first alternative, then both

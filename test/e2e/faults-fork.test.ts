@@ -94,7 +94,7 @@ describe('a fork that fails', () => {
         .messages(threadId)
         .find((m) => m.content.startsWith('🚫 The vote was cancelled: Every alternative failed')),
     );
-    expect(w.discord.messages(threadId).some((m) => m.content.startsWith('🗳'))).toBe(false);
+    expect(w.discord.messages(threadId).some((m) => m.text.startsWith('🗳'))).toBe(false);
     expect(w.discord.messages(threadId).some(isStreaming)).toBe(false);
 
     // The next message is answered at once, from the history before the fork.
@@ -188,7 +188,7 @@ describe('a fork that fails', () => {
     expect(w.discord.messages(threadId).map((m) => m.content)).toContain(
       '🚫 The vote was cancelled: The bot restarted while it was generating alternatives; ask again with /alternatives.',
     );
-    expect(w.discord.messages(threadId).some((m) => m.content.startsWith('🗳'))).toBe(false);
+    expect(w.discord.messages(threadId).some((m) => m.text.startsWith('🗳'))).toBe(false);
     expect(w.discord.messages(threadId).some(isStreaming)).toBe(false);
 
     // After the restart the thread goes on from before the fork, and a fork can be asked for again.
@@ -199,7 +199,7 @@ describe('a fork that fails', () => {
     expect(requestsMentioning(w, 'think hard', afterFork)).toEqual([]);
   });
 
-  it('when an alternative is deleted while it streams: the vote opens, and the thread goes on after it', async () => {
+  it('when the live ballot is deleted while its alternatives stream: it is posted again whole, the vote opens, and the thread goes on after it', async () => {
     const { w, bot, alice, mod } = await setUp();
     const threadId = await startThread(w, alice.id, 'hello');
     let history: Said[] = [user('alice: hello'), assistant(replies(w, threadId)[0]!.text)];
@@ -217,16 +217,17 @@ describe('a fork that fails', () => {
       { timeoutMs: 15_000, message: 'alternative B streams' },
     );
     await deleteMessage(w, threadId, streaming.id);
-    // The bot's next edit of it meets 10008 Unknown Message while B still streams.
+    // The bot's next edit of it meets 10008 Unknown Message while B still streams: the vote still needs its ballot.
     await bot.waitForLog((l) => (l.err as { code?: number } | undefined)?.code === 10008, 15_000);
     w.openai.setLatency({});
     expect((await asked.response({ timeoutMs: 30_000 })).content).toMatch(/Vote opened on 2 alternatives/);
 
-    // What people see: A finished, B gone, a ballot on both, nothing left streaming.
+    // What people see: the ballot posted again with both alternatives finished in it, nothing left streaming.
     const ballot = await waitForBallot(w, threadId, (m) => m.content.startsWith('🗳'));
+    expect(ballot.id).not.toBe(streaming.id);
     const shown = alternativesIn(w, threadId);
-    expect(shown.map((m) => m.content.split('\n')[0])).toEqual(['**A** · one']);
-    expect(shown[0]!.content).toMatch(/-# \d+ in · \d+ out tokens$/);
+    expect(shown.map((m) => m.content.split('\n')[0])).toEqual(['**A** · one', '**B** · two']);
+    for (const alternative of shown) expect(alternative.content).toMatch(/-# \d+ in · \d+ out tokens$/);
     expect(w.discord.message(streaming.id)).toBeUndefined();
     expect(w.discord.messages(threadId).some(isStreaming)).toBe(false);
     expect(ballot.content).toMatch(/\*\*A\*\* 0 · \*\*B\*\* 0/);

@@ -190,9 +190,43 @@ export function isStreaming(message: MessageView): boolean {
   return JSON.stringify(message.components).includes('"stop:');
 }
 
-/** A message the bot posts that is not a reply: the echo of a prompt, a ballot, a notice. */
+/** A message the bot posts that is not a reply: the echo of a prompt, a ballot (live or decided), a notice. */
 function isBotChrome(message: MessageView): boolean {
-  return /^(💬 \*\*|🗳|✅|🚫 \*\*This vote|🚫 The vote|🌿|🗜️)/u.test(message.content);
+  return /^(💬 \*\*|⏳|🗳|✅|🚫 \*\*This vote|🚫 The vote|🌿|🗜️)/u.test(message.text);
+}
+
+/**
+ * A message as a reader reads it: `content` is its whole visible text (content, embeds, and the text displays of a
+ * components v2 message such as the live ballot), so tests read every kind of message the same way.
+ */
+export function asRead(message: MessageView): MessageView {
+  return { ...message, content: message.text };
+}
+
+/** The live ballots' alternatives in a thread, in order: one view per alternative (see {@link alternativesIn}). */
+export function alternativesIn(world: World, threadId: string): MessageView[] {
+  return world.discord
+    .messages(threadId)
+    .filter((m) => m.authorId === world.discord.botUserId && !m.ephemeral)
+    .flatMap((m) => alternativesOf(m));
+}
+
+/**
+ * The alternatives a live ballot shows, each as a message of its own would have read: `content` is its text display
+ * ("**B** · style", its text, its usage line), `components` its own buttons (vote, "Read B in full", Stop, Retry);
+ * `id` is the ballot message's. Any other message has none.
+ */
+export function alternativesOf(message: MessageView): MessageView[] {
+  const containers = (message.components as { type: number; components?: unknown[] }[]).filter(
+    (c) => c.type === 17,
+  );
+  return containers.flatMap((container) => {
+    const children = (container.components ?? []) as { type: number; content?: string }[];
+    const text = children.find((c) => c.type === 10)?.content ?? '';
+    // "**B** · style" or, blind, "**B**" alone on its line; "**A** is the reply it already had" was not generated.
+    if (!/^\*\*[A-E]\*\*( · |\n)/.test(text)) return [];
+    return [{ ...message, content: text, text, components: children.filter((c) => c.type === 1) }];
+  });
 }
 
 /**
@@ -277,16 +311,15 @@ export function conversationHolding(world: World, needle: string): string[] {
 
 /** The custom_ids of a message's buttons, by label prefix ("A", "Close vote", ...). */
 export function buttonIds(message: MessageView): { label: string; customId: string; disabled: boolean }[] {
-  const rows = message.components as {
-    components?: { label?: string; custom_id?: string; disabled?: boolean }[];
-  }[];
-  return rows.flatMap((row) =>
-    (row.components ?? []).map((b) => ({
-      label: b.label ?? '',
-      customId: b.custom_id ?? '',
-      disabled: b.disabled === true,
-    })),
-  );
+  type Node = { type: number; label?: string; custom_id?: string; disabled?: boolean; components?: Node[] };
+  // Buttons sit in rows, and with components v2 rows sit in containers: every button, in the order people see them.
+  const walk = (nodes: Node[]): Node[] =>
+    nodes.flatMap((node) => (node.type === 2 ? [node] : walk(node.components ?? [])));
+  return walk(message.components as Node[]).map((b) => ({
+    label: b.label ?? '',
+    customId: b.custom_id ?? '',
+    disabled: b.disabled === true,
+  }));
 }
 
 export function buttonId(message: MessageView, labelStart: string): string {
@@ -295,7 +328,10 @@ export function buttonId(message: MessageView, labelStart: string): string {
   return found.customId;
 }
 
-/** The ballot (latest) in a thread, once it exists and `probe` accepts it. */
+/**
+ * The ballot (latest) in a thread once its vote is open or decided and `probe` accepts it, as read (`content` is its
+ * whole text: the ballot's, then each alternative's).
+ */
 export function waitForBallot(
   world: World,
   threadId: string,
@@ -310,8 +346,9 @@ export function waitForBallot(
           (m) =>
             m.authorId === world.discord.botUserId &&
             !m.ephemeral &&
-            /^(🗳|✅|🚫 \*\*This vote)/u.test(m.content),
+            /^(🗳|✅|🚫 \*\*This vote)/u.test(m.text),
         )
+        .map(asRead)
         .findLast(probe),
     { timeoutMs, message: `no matching ballot in thread ${threadId}` },
   );

@@ -11,6 +11,7 @@ import type { MessageView } from '../emulators/discord/index.ts';
 import { startLlamaServer } from '../real-llama-server.ts';
 import { createRecordingProxy, type ProxiedRequest, type RecordingProxy } from '../recording-proxy.ts';
 import {
+  alternativesIn,
   type BotProcess,
   buttonIds,
   click,
@@ -79,9 +80,7 @@ describe.skipIf(!llama.server)(
       );
 
     function alternativesOf(threadId: string): MessageView[] {
-      return world.discord
-        .messages(threadId)
-        .filter((m) => m.authorId === world.discord.botUserId && /^\*\*[A-E]\*\* · /.test(m.content));
+      return alternativesIn(world, threadId);
     }
     /** An alternative as shown: its text (between the header and the usage line) and its token counts. */
     function shown(message: MessageView) {

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  alternativesIn,
   click,
   command,
   createWorld,
@@ -33,15 +34,12 @@ describe('vote rules', () => {
       styles: 'formal | funny',
     });
     expect(ballot.content).toMatch(/blind/);
-    const headers = w.discord
-      .messages(threadId)
-      .filter((m) => m.authorId === w.discord.botUserId && /^\*\*[AB]\*\*/.test(m.content))
-      .map((m) => m.content.split('\n')[0]);
+    const headers = alternativesIn(w, threadId).map((m) => m.content.split('\n')[0]);
     // Nothing but the letter: no style, no model, while people vote.
     expect(headers.sort()).toEqual(['**A**', '**B**']);
     await click(w, ballot, 'A', alice.id);
     const closed = await waitForBallot(w, threadId, (m) => m.id === ballot.id && m.content.startsWith('✅'));
-    const reveal = closed.content.split('\n').at(-1)!;
+    const reveal = closed.content.split('\n').find((line) => line.startsWith('**A**: '))!;
     expect(reveal).toMatch(/^\*\*A\*\*: (formal|funny) · \*\*B\*\*: (formal|funny)$/);
     expect(new Set(reveal.match(/formal|funny/g))).toEqual(new Set(['formal', 'funny']));
   });
@@ -63,7 +61,7 @@ describe('vote rules', () => {
     expect(ballot.content).toMatch(/as soon as one has 2 votes/);
     await click(w, ballot, 'B', alice.id);
     await waitForBallot(w, threadId, (m) => m.id === ballot.id && /\*\*B\*\* 1/.test(m.content));
-    expect(w.discord.messages(threadId).find((m) => m.id === ballot.id)!.content).toMatch(/^🗳/);
+    expect(w.discord.message(ballot.id)!.text).toMatch(/^🗳/);
     await click(w, ballot, 'B', carol.id);
     await waitForBallot(
       w,

@@ -3,6 +3,7 @@ import type { BackendKind } from '../../../src/core/model.ts';
 import type { MessageView } from '../../emulators/discord/index.ts';
 import { type RecordedRequest, replyFor } from '../../emulators/openai/index.ts';
 import {
+  alternativesIn,
   assistant,
   type BotProcess,
   buttonId,
@@ -72,9 +73,7 @@ export function alternativesScenarios(backend: BackendKind, options: ScenarioOpt
   }
 
   function alternativesOf(threadId: string) {
-    return world.discord
-      .messages(threadId)
-      .filter((m) => m.authorId === world.discord.botUserId && /^\*\*[A-E]\*\* · /.test(m.content));
+    return alternativesIn(world, threadId);
   }
 
   describe(`/alternatives (${backend} backend${options.label ? `, ${options.label}` : ''})`, () => {
@@ -131,7 +130,17 @@ export function alternativesScenarios(backend: BackendKind, options: ScenarioOpt
       expect((await vote(carol.id, 'B')).content).toMatch(/B\*\* wins/);
       const closed = await waitForBallot(world, threadId, (m) => m.content.startsWith('✅'));
       expect(closed.content).toMatch(/B wins\*\* with 2 of 3 votes/);
-      expect(buttonIds(closed).every((b) => b.disabled)).toBe(true);
+      // Voting is over; reading the alternatives in full is not.
+      const [read, voting] = [
+        buttonIds(closed).filter((b) => b.label.startsWith('Read')),
+        buttonIds(closed).filter((b) => !b.label.startsWith('Read')),
+      ];
+      expect(voting.every((b) => b.disabled)).toBe(true);
+      expect(read.map((b) => [b.label, b.disabled])).toEqual([
+        ['Read A in full', false],
+        ['Read B in full', false],
+        ['Read C in full', false],
+      ]);
 
       // The next reply comes from a history holding the winner's text, and none of the losers'.
       const [first, second] = replies(world, threadId);
@@ -160,7 +169,9 @@ export function alternativesScenarios(backend: BackendKind, options: ScenarioOpt
       expect(alternativesOf(threadId).map((m) => m.content.split('\n')[0])).toEqual(['**B** · default']);
       expect(buttonIds(ballot).map((b) => b.label)).toEqual([
         'A · 0',
+        'Read A in full',
         'B · 0',
+        'Read B in full',
         'Close vote',
         'Moderator pick…',
       ]);
@@ -226,7 +237,7 @@ export function alternativesScenarios(backend: BackendKind, options: ScenarioOpt
       );
       expect(
         buttonIds(tallied)
-          .slice(0, 3)
+          .filter((b) => /^[A-E] · /.test(b.label))
           .map((b) => b.label),
       ).toEqual(['A · 10', 'B · 10', 'C · 10']);
     });

@@ -3,6 +3,7 @@ import type { BackendKind } from '../../../src/core/model.ts';
 import type { RecordedRequest } from '../../emulators/openai/index.ts';
 import { digest, pdf, png } from '../../fixtures/media.ts';
 import {
+  alternativesIn,
   type BotProcess,
   click,
   command,
@@ -92,9 +93,7 @@ export function imageScenarios(backend: BackendKind, options: ScenarioOptions = 
       // A fork: both alternatives see the image of the history, at low detail.
       const beforeFork = world.openai.requests.length;
       const ballot = await openVote(world, threadId, alice.id, { count: 2, prompt: 'compare them' });
-      const alternatives = world.discord
-        .messages(threadId)
-        .filter((m) => /^\*\*[A-E]\*\* · /.test(m.content));
+      const alternatives = alternativesIn(world, threadId);
       expect(alternatives).toHaveLength(2);
       for (const alternative of alternatives) expect(alternative.content).toContain(seesRed);
       // The responses backend chains the alternatives on the stored response that holds the image: nothing is sent
@@ -148,9 +147,9 @@ export function imageScenarios(backend: BackendKind, options: ScenarioOptions = 
       const before = world.openai.requests.length;
       post(threadId, 'which colour?', [pngFile('green.png', green)]);
       await waitForBallot(world, threadId, (m) => m.content.startsWith('🗳'));
-      const alternatives = world.discord
-        .messages(threadId)
-        .filter((m) => /^\*\*[A-E]\*\* · /.test(m.content) && m.content.includes('alice: which colour?'));
+      const alternatives = alternativesIn(world, threadId).filter((m) =>
+        m.content.includes('alice: which colour?'),
+      );
       expect(alternatives).toHaveLength(2);
       for (const alternative of alternatives)
         expect(alternative.content).toContain(`saw 1 image, 0 files [img ${digest(green)}]`);

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BackendKind } from '../../../src/core/model.ts';
 import { replyFor } from '../../emulators/openai/index.ts';
 import {
+  alternativesIn,
   assistant,
   type BotProcess,
   buttonIds,
@@ -62,10 +63,7 @@ export function moderationScenarios(backend: BackendKind, options: ScenarioOptio
   }
 
   function alternativeTexts(threadId: string): string[] {
-    return world.discord
-      .messages(threadId)
-      .filter((m) => /^\*\*[A-E]\*\* · /.test(m.content))
-      .map((m) => m.content.split('\n').slice(1, -1).join('\n'));
+    return alternativesIn(world, threadId).map((m) => m.content.split('\n').slice(1, -1).join('\n'));
   }
 
   async function twoForks(topic: string) {

@@ -167,9 +167,9 @@ export function handleCallback(
       if (i.sourceMessageId !== undefined) i.responseMessageId = i.sourceMessageId;
       break;
     case CallbackType.UPDATE_MESSAGE: {
-      checkMessageLimits(data);
       const source = i.sourceMessageId !== undefined ? store.messages.get(i.sourceMessageId) : undefined;
       if (!source || source.deleted) throw Errors.unknownMessage();
+      checkMessageLimits(data, source.flags);
       editMessage(ctx, source, patchFromBody(data, files));
       message = source;
       i.responseMessageId = source.id;
@@ -261,7 +261,7 @@ export function editWebhookMessage(
   body: Obj,
   files: FileInput[],
 ): void {
-  checkMessageLimits(body);
+  checkMessageLimits(body, m.flags);
   const patch: MessagePatch = patchFromBody(body, files);
   const wasLoading = isLoading(m);
   if (wasLoading) m.flags &= ~MessageFlags.LOADING;

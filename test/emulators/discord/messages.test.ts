@@ -3,9 +3,12 @@ import {
   ButtonBuilder,
   ButtonStyle,
   ChannelType,
+  ContainerBuilder,
   DiscordAPIError,
   Events,
+  MessageFlags,
   type TextChannel,
+  TextDisplayBuilder,
   type ThreadChannel,
 } from 'discord.js';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -226,5 +229,110 @@ describe('discord emulator: messages', () => {
     expect([...older.values()].map((m) => m.content)).toEqual(['two', 'one']);
     const one = await ch.messages.fetch(ids[1] ?? '');
     expect(one.content).toBe('two');
+  });
+
+  describe('components v2', () => {
+    const text = (content: string) => new TextDisplayBuilder().setContent(content);
+    const voteRow = (id: string) =>
+      new ActionRowBuilder<ButtonBuilder>().addComponents(
+        new ButtonBuilder().setCustomId(id).setLabel('A').setStyle(ButtonStyle.Primary),
+      );
+
+    it('keeps containers, text displays and buttons, shows their text, and lets people click them', async () => {
+      const { emu, client } = await start();
+      const alice = emu.createUser({ username: 'alice' });
+      const ch = textChannel(client, emu.channelId);
+      const sent = await ch.send({
+        flags: MessageFlags.IsComponentsV2,
+        components: [
+          text('headline'),
+          new ContainerBuilder()
+            .addTextDisplayComponents(text('**A**\nfirst'))
+            .addActionRowComponents(voteRow('v:a')),
+        ],
+      });
+      const view = emu.message(sent.id)!;
+      expect(view.content).toBe('');
+      expect(view.text).toBe('headline\n**A**\nfirst');
+      expect(view.flags & MessageFlags.IsComponentsV2).toBeTruthy();
+      const clicked = once(client, Events.InteractionCreate);
+      emu.clickButton({ messageId: sent.id, customId: 'v:a', userId: alice.id });
+      const [interaction] = await clicked;
+      expect(interaction.isButton() && interaction.customId).toBe('v:a');
+      // An edit without the flag is still a v2 message: its text displays replace the old ones.
+      await ch.messages.edit(sent.id, { components: [text('edited')] });
+      expect(emu.message(sent.id)?.text).toBe('edited');
+    });
+
+    it('refuses content and embeds with the flag, on create and on edit, as Discord does', async () => {
+      const { emu, client } = await start();
+      const ch = textChannel(client, emu.channelId);
+      const withContent = await apiError(
+        ch.send({ content: 'legacy', flags: MessageFlags.IsComponentsV2, components: [text('x')] }),
+      );
+      expect(withContent.status).toBe(400);
+      expect(withContent.code).toBe(50035);
+      expect(JSON.stringify(withContent.rawError)).toContain(
+        'MESSAGE_CANNOT_USE_LEGACY_FIELDS_WITH_COMPONENTS_V2',
+      );
+      const sent = await ch.send({ flags: MessageFlags.IsComponentsV2, components: [text('x')] });
+      const editedContent = await apiError(ch.messages.edit(sent.id, { content: 'legacy' }));
+      expect(editedContent.code).toBe(50035);
+      const embeds = await apiError(ch.messages.edit(sent.id, { embeds: [{ description: 'legacy' }] }));
+      expect(embeds.code).toBe(50035);
+      const unflag = await apiError(
+        ch.messages.edit(sent.id, { flags: MessageFlags.SuppressEmbeds, components: [text('y')] }),
+      );
+      expect(JSON.stringify(unflag.rawError)).toContain('MESSAGE_CANNOT_REMOVE_COMPONENTS_V2_FLAG');
+      expect(emu.message(sent.id)?.text).toBe('x');
+    });
+
+    it('allows 4000 characters of text displays and 40 components in all, nested ones counted', async () => {
+      const { emu, client } = await start();
+      const ch = textChannel(client, emu.channelId);
+      const full = await ch.send({
+        flags: MessageFlags.IsComponentsV2,
+        components: [
+          text('a'.repeat(2000)),
+          new ContainerBuilder().addTextDisplayComponents(text('b'.repeat(2000))),
+        ],
+      });
+      expect(emu.message(full.id)?.text.length).toBe(4001);
+      const tooLong = await apiError(
+        ch.messages.edit(full.id, { components: [text('a'.repeat(2000)), text('b'.repeat(2001))] }),
+      );
+      expect(tooLong.status).toBe(400);
+      expect(JSON.stringify(tooLong.rawError)).toContain('MAX_TEXT_DISPLAY_CONTENT_LENGTH_EXCEEDED');
+      // 8 containers of 4 (container, text display, row, button) = 32, plus 8 text displays = 40: allowed.
+      const box = (i: number) =>
+        new ContainerBuilder()
+          .addTextDisplayComponents(text(`${i}`))
+          .addActionRowComponents(voteRow(`v:${i}`));
+      const forty = [
+        ...Array.from({ length: 8 }, (_, i) => box(i)),
+        ...Array.from({ length: 8 }, (_, i) => text(`t${i}`)),
+      ];
+      await ch.messages.edit(full.id, { components: forty });
+      const tooMany = await apiError(ch.messages.edit(full.id, { components: [...forty, text('one more')] }));
+      expect(tooMany.status).toBe(400);
+      expect(tooMany.code).toBe(50035);
+    });
+
+    it('pings from text displays only as allowed_mentions allow', async () => {
+      const { emu, client } = await start();
+      const alice = emu.createUser({ username: 'alice' });
+      const ch = textChannel(client, emu.channelId);
+      const loud = await ch.send({
+        flags: MessageFlags.IsComponentsV2,
+        components: [text(`hi <@${alice.id}>`)],
+      });
+      expect(emu.message(loud.id)?.pinged.users).toEqual([alice.id]);
+      const quiet = await ch.send({
+        flags: MessageFlags.IsComponentsV2,
+        components: [text(`hi <@${alice.id}>`)],
+        allowedMentions: { parse: [] },
+      });
+      expect(emu.message(quiet.id)?.pinged.users).toEqual([]);
+    });
   });
 });

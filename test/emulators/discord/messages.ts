@@ -5,7 +5,7 @@ import { Errors, formError } from './errors.ts';
 import { Intents, type Session } from './gateway.ts';
 import { computePinged, parseMentions } from './mentions.ts';
 import { has, P } from './permissions.ts';
-import { MessageFlags } from './rules.ts';
+import { MessageFlags, mentionableText } from './rules.ts';
 import { isThread, type Json } from './state.ts';
 import type {
   AllowedMentions,
@@ -92,7 +92,7 @@ export function storeAttachment(ctx: Ctx, channelId: string, f: FileInput): Atta
 function mentionsFor(ctx: Ctx, m: MessageRec): { parsed: Pinged; pinged: Pinged } {
   const { store } = ctx;
   const parsed = parseMentions(
-    m.content,
+    mentionableText(m),
     (id) => store.users.has(id),
     (id) => store.roles.has(id) && id !== store.guildId,
   );

@@ -230,7 +230,7 @@ export const channelRoutes: RouteDef[] = [
       const b = obj(body);
       if (m.authorId !== ctx.store.botUserId) throw Errors.editOthersMessage();
       assertThreadWritable(ctx, ch);
-      checkMessageLimits(b);
+      checkMessageLimits(b, m.flags);
       const patch = patchFromBody(b, files);
       const kept =
         patch.keepAttachments === undefined

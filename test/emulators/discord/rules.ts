@@ -17,6 +17,8 @@ export const LIMITS = {
   customId: 100,
   label: 80,
   v2Components: 40,
+  /** All text displays of a components v2 message together. */
+  v2Text: 4000,
 } as const;
 
 export const MessageFlags = {
@@ -43,14 +45,90 @@ function maxLen(c: FormErrorCollector, path: (string | number)[], value: unknown
   }
 }
 
-/** Validates content, embeds and components of a message create/edit body; throws 50035. */
-export function checkMessageLimits(body: Obj): void {
+/**
+ * Validates content, embeds and components of a message create/edit body; throws 50035. `existingFlags` are the
+ * flags of the message an edit changes: a message sent with IS_COMPONENTS_V2 keeps it, so its edits follow v2's rules
+ * whether or not they repeat the flag.
+ */
+export function checkMessageLimits(body: Obj, existingFlags = 0): void {
   const c = new FormErrorCollector();
-  maxLen(c, ['content'], body.content, LIMITS.content);
-  checkEmbeds(c, body.embeds);
   const flags = typeof body.flags === 'number' ? body.flags : 0;
-  checkComponents(c, body.components, (flags & MessageFlags.IS_COMPONENTS_V2) !== 0);
+  const wasV2 = (existingFlags & MessageFlags.IS_COMPONENTS_V2) !== 0;
+  const v2 = wasV2 || (flags & MessageFlags.IS_COMPONENTS_V2) !== 0;
+  if (wasV2 && typeof body.flags === 'number' && (flags & MessageFlags.IS_COMPONENTS_V2) === 0) {
+    c.add(
+      ['flags'],
+      'MESSAGE_CANNOT_REMOVE_COMPONENTS_V2_FLAG',
+      'The IS_COMPONENTS_V2 flag cannot be removed once set',
+    );
+  }
+  if (v2) {
+    // With components v2, text lives in text displays: content and embeds must be absent, null or empty.
+    for (const field of ['content', 'embeds'] as const) {
+      const value = body[field];
+      const given = typeof value === 'string' ? value !== '' : Array.isArray(value) && value.length > 0;
+      if (given)
+        c.add(
+          [field],
+          'MESSAGE_CANNOT_USE_LEGACY_FIELDS_WITH_COMPONENTS_V2',
+          `The '${field}' field cannot be used when using MessageFlags.IS_COMPONENTS_V2`,
+        );
+    }
+    const text = textDisplayLength(body.components);
+    if (text > LIMITS.v2Text) {
+      c.add(
+        ['components'],
+        'MAX_TEXT_DISPLAY_CONTENT_LENGTH_EXCEEDED',
+        `The total length of all text displays must be ${LIMITS.v2Text} or fewer characters.`,
+      );
+    }
+  } else {
+    maxLen(c, ['content'], body.content, LIMITS.content);
+    checkEmbeds(c, body.embeds);
+  }
+  checkComponents(c, body.components, v2);
   c.throwIfAny();
+}
+
+const TEXT_DISPLAY = 10;
+
+/** The characters of every text display in a component tree (containers and sections included). */
+function textDisplayLength(components: unknown): number {
+  let total = 0;
+  const visit = (comp: unknown): void => {
+    if (!isObj(comp)) return;
+    if (comp.type === TEXT_DISPLAY && typeof comp.content === 'string') total += comp.content.length;
+    if (Array.isArray(comp.components)) comp.components.forEach(visit);
+  };
+  if (Array.isArray(components)) components.forEach(visit);
+  return total;
+}
+
+/**
+ * What a reader sees as a message's text: its content, its embeds' titles and descriptions, and its text displays
+ * (components v2), in order, one per line.
+ */
+export function visibleText(m: { content: string; embeds: unknown[]; components: unknown[] }): string {
+  const parts: string[] = [];
+  if (m.content) parts.push(m.content);
+  for (const e of m.embeds) {
+    if (!isObj(e)) continue;
+    if (typeof e.title === 'string' && e.title) parts.push(e.title);
+    if (typeof e.description === 'string' && e.description) parts.push(e.description);
+  }
+  const visit = (comp: unknown): void => {
+    if (!isObj(comp)) return;
+    if (comp.type === TEXT_DISPLAY && typeof comp.content === 'string') parts.push(comp.content);
+    if (Array.isArray(comp.components)) comp.components.forEach(visit);
+  };
+  m.components.forEach(visit);
+  return parts.join('\n');
+}
+
+/** The text mentions are parsed from: the content, and with components v2 the text displays too. */
+export function mentionableText(m: { content: string; components: unknown[]; flags: number }): string {
+  if ((m.flags & MessageFlags.IS_COMPONENTS_V2) === 0) return m.content;
+  return visibleText({ content: m.content, embeds: [], components: m.components });
 }
 
 function checkEmbeds(c: FormErrorCollector, embeds: unknown): void {

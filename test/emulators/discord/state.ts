@@ -2,7 +2,7 @@
 // Discord JSON shapes.
 import { iso, Snowflakes } from './ids.ts';
 import { ALL_PERMISSIONS, BOT_ROLE_PERMISSIONS, EVERYONE_PERMISSIONS, has, P } from './permissions.ts';
-import { MessageFlags } from './rules.ts';
+import { MessageFlags, visibleText } from './rules.ts';
 import type {
   AttachmentRec,
   ChannelRec,
@@ -426,6 +426,7 @@ export class Store {
       channelId: m.channelId,
       authorId: m.authorId,
       content: m.content,
+      text: visibleText(m),
       embeds: structuredClone(m.embeds),
       components: structuredClone(m.components),
       attachments: m.attachments.map((a) => ({

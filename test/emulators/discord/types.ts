@@ -66,6 +66,8 @@ export interface MessageView {
   channelId: string;
   authorId: string;
   content: string;
+  /** What a reader sees as its text: content, embeds' titles and descriptions, text displays (components v2). */
+  text: string;
   embeds: unknown[];
   components: unknown[];
   attachments: AttachmentView[];
