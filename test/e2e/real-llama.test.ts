@@ -193,9 +193,13 @@ describe.skipIf(!llama.server)(
       );
       expect(buttonIds(ballot).map((x) => x.label)).toEqual([
         'A · 0',
+        'Read A in full',
         'B · 0',
+        'Read B in full',
         'C · 0',
+        'Read C in full',
         'D · 0',
+        'Read D in full',
         'Close vote',
         'Moderator pick…',
       ]);

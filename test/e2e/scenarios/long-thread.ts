@@ -8,6 +8,7 @@ import type { MessageView } from '../../emulators/discord/index.ts';
 import { type RecordedRequest, rollDigest } from '../../emulators/openai/index.ts';
 import type { ReplyMessage } from '../../emulators/openai/types.ts';
 import {
+  alternativesIn,
   type BotProcess,
   click,
   command,
@@ -208,9 +209,8 @@ export function longThreadScenario(backend: BackendKind): void {
         (r) => spoken(r.seen!.messages).at(-1)!.text === `alice: ${message(VOTE_AT + 1)}`,
       )!;
       const alternativeText = (letter: string) =>
-        world.discord
-          .messages(threadId)
-          .find((m) => m.authorId === world.discord.botUserId && m.content.startsWith(`**${letter}** ·`))!
+        alternativesIn(world, threadId)
+          .find((m) => m.content.startsWith(`**${letter}** ·`))!
           .content.split('\n')
           .slice(1)
           .filter((line) => !line.startsWith('-# '))
