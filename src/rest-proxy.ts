@@ -4,9 +4,10 @@
  * second for the whole bot) and each route's bucket are then kept in one place, whatever the number of processes.
  *
  * It is discord.js's own proxy (@discordjs/proxy's proxyRequests over one @discordjs/rest REST), set up as the
- * project's container (@discordjs/proxy-container, a Docker image) sets it up: the REST keeps the buckets and the
- * global count, and answers a caller 429 with Retry-After instead of queueing (`rejectOnRateLimit`), so the caller's
- * own client waits and retries, and Discord never sees the request that would have gone over. Each caller's
+ * project's container (@discordjs/proxy-container, a Docker image) sets it up: the REST keeps the buckets, and answers
+ * a caller 429 with Retry-After instead of queueing (`rejectOnRateLimit`), so the caller's own client waits and
+ * retries, and Discord never sees the request that would have gone over. The global count is ours (below): requests
+ * wait up to 5 s for their turn in a sliding second. Each caller's
  * Authorization header goes through as it is: the proxy holds no token.
  * Run one proxy per bot: two would each allow 50 a second.
  */
@@ -16,26 +17,56 @@ import { proxyRequests } from '@discordjs/proxy';
 // From @discordjs/rest itself, not through discord.js: discord.js loads its CommonJS build, @discordjs/proxy its ES
 // module build, and the proxy tells a rate limit or an API error from a crash by `instanceof` on its own build's
 // classes. With discord.js's REST every such error became a 502 instead of Discord's answer.
-import { REST } from '@discordjs/rest';
+import { DefaultRestOptions, REST } from '@discordjs/rest';
 import { loadRestProxyConfigOrExit } from './config.ts';
 import { createLogger } from './logger.ts';
+import { createSlidingWindow } from './sliding-window.ts';
 
 const config = loadRestProxyConfigOrExit();
 const logger = createLogger(config.logLevel).child({ component: 'rest-proxy' });
 
 /**
- * The proxy counts a second from its first request, Discord from the first one it receives: the two windows never
- * quite line up, so at full load some requests of the proxy's next second land in Discord's current one. Keeping 5 a
- * second in hand makes that rarer, not impossible (bench part 9 counts them): such a 429 goes back to the bot, whose
- * client waits its Retry-After and sends the request again. A limiter over any sliding second would close the gap;
- * @discordjs/rest's global count is a fixed window and cannot be replaced.
+ * Requests started over any sliding second, at most. @discordjs/rest counts its global limit over fixed seconds of its
+ * own, which never line up with Discord's: at full load 45 at the end of one and 45 at the start of the next fell in
+ * one of Discord's and met its global 429. The window below has no such seam; 45 of Discord's 50 leave room for the
+ * time a request takes to get there. Interaction callbacks are not counted by Discord, and not here either.
  */
 const GLOBAL_REQUESTS_PER_SECOND = 45;
+/** A request whose turn is further away than this is refused with the wait (the caller gets a 429), not held. */
+const MAX_HOLD_MS = 5000;
+const globalWindow = createSlidingWindow(GLOBAL_REQUESTS_PER_SECOND, 1000);
+
+/** Discord's own answer to a request over the global limit: @discordjs/rest then refuses it as it would Discord's. */
+function globalLimitAnswer(retryAfterMs: number): Response {
+  const retryAfter = retryAfterMs / 1000;
+  return new Response(
+    JSON.stringify({ message: 'You are being rate limited.', retry_after: retryAfter, global: true }),
+    {
+      status: 429,
+      headers: {
+        'Content-Type': 'application/json',
+        'Retry-After': String(Math.ceil(retryAfter)),
+        'X-RateLimit-Global': 'true',
+        'X-RateLimit-Scope': 'global',
+      },
+    },
+  );
+}
 
 const rest = new REST({
   rejectOnRateLimit: () => true,
   retries: 0,
-  globalRequestsPerSecond: GLOBAL_REQUESTS_PER_SECOND,
+  // Never the one that binds: the sliding window above lets fewer through in any second.
+  globalRequestsPerSecond: 50,
+  // Each request waits for its turn in the window right before it goes to Discord: after @discordjs/rest's own
+  // per-route queues, which would otherwise bunch requests admitted earlier into a later second.
+  makeRequest: async (url, init) => {
+    if (!url.includes('/interactions/')) {
+      const turn = await globalWindow.admit(MAX_HOLD_MS);
+      if (!turn.admitted) return globalLimitAnswer(turn.retryAfterMs);
+    }
+    return DefaultRestOptions.makeRequest(url, init);
+  },
   ...(config.upstreamUrl ? { api: config.upstreamUrl } : {}),
 });
 rest.on('rateLimited', (info) =>
