@@ -188,6 +188,11 @@ export interface ThreadSession {
   inbox: PendingMessage[];
   /** Messages whose turn failed, kept so a Retry button can run them again. */
   failed: PendingMessage[];
+  /**
+   * Ids of the latest messages received (at most RECEIVED_KEPT): one delivered again after it left the inbox (two
+   * processes on the guild's events while resharding) is not answered twice. Absent in threads saved before it.
+   */
+  received?: string[];
   /** The thread's latest vote, whatever its status. */
   vote: Vote | undefined;
   /** When each person last posted in the thread (the last half hour), for a vote's quorum. */

@@ -30,6 +30,8 @@ import {
 const cooldownKey = (userId: string) => `cooldown:alternatives:${userId}`;
 /** Where threadfork 0.1 listed its open votes. */
 const LEGACY_OPEN_VOTES = 'index:open-votes';
+/** How many received message ids a thread remembers: far more than can arrive while two processes both get them. */
+const RECEIVED_KEPT = 100;
 
 export interface IncomingMessage {
   threadId: string;
@@ -338,6 +340,7 @@ export function createThreadService(
       await sessions.update(message.threadId, (s) => {
         full = false;
         if (s.inbox.some((m) => m.messageId === message.messageId)) return s;
+        if (s.received?.includes(message.messageId)) return s;
         if (maxQueued > 0 && s.inbox.length >= maxQueued) {
           full = true;
           return s;
@@ -345,6 +348,7 @@ export function createThreadService(
         return {
           ...s,
           inbox: enqueue(s.inbox, pending),
+          received: [...(s.received ?? []), message.messageId].slice(-RECEIVED_KEPT),
           activity: recentActivity(s.activity, message.authorId, pending.receivedAt),
         };
       });

@@ -186,6 +186,18 @@ describe('turns', () => {
     expect(core.backend.calls.filter((c) => c.method === 'runTurn')).toHaveLength(2);
   });
 
+  it('answers a message delivered twice once, even when the second comes after its reply', async () => {
+    // While resharding, two processes may both get a guild's events, one of them after the other answered.
+    const core = await startedCore();
+    const message = { threadId: THREAD, messageId: 'm1', authorId: 'u1', authorName: 'u1', text: 'one' };
+    await Promise.all([core.turns.receive(message), core.turns.receive(message)]);
+    await core.turns.idle();
+    await core.turns.receive(message);
+    await core.turns.idle();
+    expect(core.backend.calls.filter((c) => c.method === 'runTurn')).toHaveLength(1);
+    expect(core.presenter.replies).toHaveLength(1);
+  });
+
   it('ignores messages in threads it does not manage', async () => {
     const core = createCore();
     expect(

@@ -170,18 +170,19 @@ export function spawnBot(
 }
 
 /** Starts a managed thread with /chat and a first prompt; resolves with the thread id once the prompt was answered. */
-export async function startThread(world: World, userId: string, prompt: string): Promise<string> {
+/** `/chat` in `channelId` (default: the default guild's text channel); resolves with the new thread once answered. */
+export async function startThread(
+  world: World,
+  userId: string,
+  prompt: string,
+  channelId: string = world.discord.channelId,
+): Promise<string> {
   const { discord } = world;
-  const before = new Set(discord.threadsOf(discord.channelId).map((t) => t.id));
-  await discord
-    .runCommand({ channelId: discord.channelId, userId, name: 'chat', options: { prompt } })
-    .response();
-  const thread = await discord.waitFor(
-    () => discord.threadsOf(discord.channelId).find((t) => !before.has(t.id)),
-    {
-      message: 'no thread was created',
-    },
-  );
+  const before = new Set(discord.threadsOf(channelId).map((t) => t.id));
+  await discord.runCommand({ channelId, userId, name: 'chat', options: { prompt } }).response();
+  const thread = await discord.waitFor(() => discord.threadsOf(channelId).find((t) => !before.has(t.id)), {
+    message: 'no thread was created',
+  });
   await waitForReplies(world, thread.id, 1);
   return thread.id;
 }

@@ -1,6 +1,6 @@
-// The test driver: people acting in the guild, and ways to observe and wait on the emulator's state.
+// The test driver: people acting in the guilds, and ways to observe and wait on the emulator's state.
 import type { Ctx } from './context.ts';
-import { Intents } from './gateway.ts';
+import { Intents, shardOf } from './gateway.ts';
 import { createInteraction, InteractionType } from './interactions.ts';
 import { createMessage, type FileInput } from './messages.ts';
 import { has } from './permissions.ts';
@@ -126,43 +126,92 @@ export class Driver {
 
   // ---- people, roles, channels ----
 
+  /**
+   * A person, member of every guild (those made later too): `manageThreads` gives each guild's Moderator role, and
+   * each of `roles` goes to the member of the role's own guild.
+   */
   createUser(u: { username: string; manageThreads?: boolean; roles?: string[]; bot?: boolean }): {
     id: string;
     username: string;
   } {
-    const { store, gateway } = this.#ctx;
+    const { store } = this.#ctx;
     const roles = [...(u.roles ?? [])];
     for (const r of roles) if (!store.roles.has(r)) throw new Error(`createUser: unknown role ${r}`);
-    if (u.manageThreads) roles.push(store.moderatorRoleId);
     const id = store.ids.next();
     store.users.set(id, { id, username: u.username, bot: u.bot ?? false });
-    store.members.set(id, { userId: id, roles, joinedAt: Date.now() });
-    gateway.dispatch(
-      'GUILD_MEMBER_ADD',
-      () => ({ ...store.memberJson(id, true), guild_id: store.guildId }),
-      Intents.GUILD_MEMBERS,
-    );
+    for (const guild of store.guilds.values()) {
+      const own = roles.filter((r) => store.roles.get(r)?.guildId === guild.id);
+      this.#join(guild.id, id, u.manageThreads ? [...own, guild.moderatorRoleId] : own);
+    }
     return { id, username: u.username };
   }
 
-  createRole(r: { name: string; permissions?: bigint }): string {
+  #join(guildId: string, userId: string, roles: string[]): void {
     const { store, gateway } = this.#ctx;
-    const id = store.addRole(r.name, r.permissions ?? 0n);
+    store.guild(guildId).members.set(userId, { userId, roles, joinedAt: Date.now() });
+    gateway.dispatch(
+      'GUILD_MEMBER_ADD',
+      guildId,
+      () => ({ ...store.memberJson(userId, true, guildId), guild_id: guildId }),
+      Intents.GUILD_MEMBERS,
+    );
+  }
+
+  /**
+   * Another guild the bot is in (as when it is added to a server): its own @everyone and Moderator roles, the bot's
+   * role, an owner, a `general` text channel, and every person made so far as a member (a moderator of the default
+   * guild moderates this one too). `shard: [id, count]` picks an id that lands on that shard of `count`.
+   */
+  createGuild(g: { name?: string; shard?: [number, number] } = {}): { id: string; channelId: string } {
+    const { store, gateway } = this.#ctx;
+    const id = this.#guildId(g.shard);
+    const ownerId = store.ids.next();
+    store.users.set(ownerId, { id: ownerId, username: 'guild-owner', bot: false });
+    const guild = store.addGuild(id, g.name ?? `guild ${store.guilds.size + 1}`, ownerId);
+    const general = store.addTextChannel('general', id);
+    gateway.guildAdded(id);
+    const home = store.guild();
+    for (const [userId, member] of home.members) {
+      if (userId === store.botUserId || userId === home.ownerId || guild.members.has(userId)) continue;
+      this.#join(id, userId, member.roles.includes(home.moderatorRoleId) ? [guild.moderatorRoleId] : []);
+    }
+    return { id, channelId: general.id };
+  }
+
+  /** A fresh snowflake; with `shard`, one whose timestamp (id >> 22) falls on that shard, as Discord routes it. */
+  #guildId(shard: [number, number] | undefined): string {
+    const { ids } = this.#ctx.store;
+    if (!shard) return ids.next();
+    const [want, count] = shard;
+    if (!Number.isInteger(count) || count < 1 || !Number.isInteger(want) || want < 0 || want >= count)
+      throw new Error(`createGuild: impossible shard ${JSON.stringify(shard)}`);
+    // Snowflakes never go back in time, so step the timestamp forward until it lands (within count + a few ms).
+    for (let ahead = 0; ; ahead += 1) {
+      const id = ids.next(Date.now() + ahead);
+      if (shardOf(id, count) === want) return id;
+    }
+  }
+
+  createRole(r: { name: string; permissions?: bigint; guildId?: string }): string {
+    const { store, gateway } = this.#ctx;
+    const guildId = store.guild(r.guildId).id;
+    const id = store.addRole(r.name, r.permissions ?? 0n, guildId);
     const role = store.roles.get(id);
     if (role) {
       gateway.dispatch(
         'GUILD_ROLE_CREATE',
-        () => ({ guild_id: store.guildId, role: store.roleJson(role) }),
+        guildId,
+        () => ({ guild_id: guildId, role: store.roleJson(role) }),
         Intents.GUILDS,
       );
     }
     return id;
   }
 
-  createTextChannel(name: string): string {
+  createTextChannel(name: string, guildId?: string): string {
     const { store, gateway } = this.#ctx;
-    const ch = store.addTextChannel(name);
-    gateway.dispatch('CHANNEL_CREATE', () => store.channelJson(ch), Intents.GUILDS);
+    const ch = store.addTextChannel(name, store.guild(guildId).id);
+    gateway.dispatch('CHANNEL_CREATE', ch.guildId, () => store.channelJson(ch), Intents.GUILDS);
     return ch.id;
   }
 
@@ -232,7 +281,7 @@ export class Driver {
     if (!ch) throw new Error(`postMessage: unknown channel ${channelId}`);
     this.#user(userId);
     if (isThread(ch)) {
-      if (ch.locked && !store.canManageThreads(userId))
+      if (ch.locked && !store.canManageThreads(userId, ch.guildId))
         throw new Error(`postMessage: thread ${ch.id} is locked`);
       // A person posting in an archived (unlocked) thread unarchives it, as in Discord.
       if (ch.archived) setArchived(this.#ctx, ch, false);
@@ -243,7 +292,7 @@ export class Driver {
       ...(a.contentType !== undefined ? { contentType: a.contentType } : {}),
       ...(a.serve !== undefined ? { serve: a.serve } : {}),
     }));
-    const m = this.#ctx.gateway.deliverVia(opts.via, () =>
+    const m = this.#ctx.gateway.deliverVia(opts.via, ch.guildId, () =>
       createMessage(this.#ctx, {
         channelId,
         authorId: userId,
@@ -263,8 +312,9 @@ export class Driver {
     options?: Record<string, OptionValue>;
     via?: string;
   }): InteractionHandle {
-    const data = this.#commandData(c.name, c.userId, c.subcommand, c.options ?? {}, undefined);
-    const rec = this.#ctx.gateway.deliverVia(c.via, () =>
+    const guildId = this.#guildOf(c.channelId);
+    const data = this.#commandData(guildId, c.name, c.userId, c.subcommand, c.options ?? {}, undefined);
+    const rec = this.#ctx.gateway.deliverVia(c.via, guildId, () =>
       this.#interact(InteractionType.APPLICATION_COMMAND, c.channelId, c.userId, data),
     );
     return this.#handle(rec);
@@ -281,14 +331,15 @@ export class Driver {
     if (!m || m.deleted || m.ephemeral)
       throw new Error(`runMessageCommand: unknown message ${c.targetMessageId}`);
     this.#user(c.userId);
+    const guildId = store.guildIdOf(m.channelId);
     const isIt = (cmd: Json): boolean => cmd.name === c.name && cmd.type === 3;
-    const cmd = store.commandsOf(store.guildId).find(isIt) ?? store.commandsOf('global').find(isIt);
+    const cmd = store.commandsOf(guildId).find(isIt) ?? store.commandsOf('global').find(isIt);
     if (!cmd)
       throw new Error(`runMessageCommand: no message command ${JSON.stringify(c.name)} is registered`);
     if (
       typeof cmd.default_member_permissions === 'string' &&
       !this.#commandOverrides.has(`${c.name}:${c.userId}`) &&
-      !has(store.permissionsOf(c.userId), BigInt(cmd.default_member_permissions))
+      !has(store.permissionsOf(c.userId, guildId), BigInt(cmd.default_member_permissions))
     ) {
       throw new Error(`${c.name} is not available to ${c.userId} (default_member_permissions)`);
     }
@@ -300,7 +351,7 @@ export class Driver {
       resolved: { messages: { [m.id]: store.messageJson(m) } },
     };
     if (cmd.guild_id !== undefined) data.guild_id = cmd.guild_id;
-    const rec = this.#ctx.gateway.deliverVia(c.via, () =>
+    const rec = this.#ctx.gateway.deliverVia(c.via, guildId, () =>
       this.#interact(InteractionType.APPLICATION_COMMAND, m.channelId, c.userId, data),
     );
     return this.#handle(rec);
@@ -339,7 +390,7 @@ export class Driver {
     const componentType = typeof comp.type === 'number' ? comp.type : 2;
     const data: Json = { custom_id: c.customId, component_type: componentType };
     if (componentType !== 2) data.values = [];
-    const rec = this.#ctx.gateway.deliverVia(c.via, () =>
+    const rec = this.#ctx.gateway.deliverVia(c.via, store.guildIdOf(m.channelId), () =>
       createInteraction(this.#ctx, {
         type: InteractionType.MESSAGE_COMPONENT,
         channelId: m.channelId,
@@ -359,7 +410,14 @@ export class Driver {
     options: Record<string, string | number>;
     focused: string;
   }): Promise<{ name: string; value: string | number }[]> {
-    const data = this.#commandData(c.name, c.userId, c.subcommand, c.options, c.focused);
+    const data = this.#commandData(
+      this.#guildOf(c.channelId),
+      c.name,
+      c.userId,
+      c.subcommand,
+      c.options,
+      c.focused,
+    );
     const rec = this.#interact(InteractionType.AUTOCOMPLETE, c.channelId, c.userId, data);
     await this.#handle(rec).acked();
     const choices = rec.ackData?.choices;
@@ -374,13 +432,21 @@ export class Driver {
     return createInteraction(this.#ctx, { type, channelId, userId, data });
   }
 
-  #findCommand(name: string): Json | undefined {
+  #guildOf(channelId: string): string {
+    const ch = this.#ctx.store.channels.get(channelId);
+    if (!ch) throw new Error(`unknown channel ${channelId}`);
+    return ch.guildId;
+  }
+
+  /** A command as the guild sees it: its own guild commands, then the global ones. */
+  #findCommand(guildId: string, name: string): Json | undefined {
     const { store } = this.#ctx;
     const isIt = (cmd: Json): boolean => cmd.name === name && (cmd.type ?? 1) === 1;
-    return store.commandsOf(store.guildId).find(isIt) ?? store.commandsOf('global').find(isIt);
+    return store.commandsOf(guildId).find(isIt) ?? store.commandsOf('global').find(isIt);
   }
 
   #commandData(
+    guildId: string,
     name: string,
     userId: string,
     subcommand: string | undefined,
@@ -389,14 +455,25 @@ export class Driver {
   ): Json {
     const { store } = this.#ctx;
     this.#user(userId);
-    const cmd = this.#findCommand(name);
+    const cmd = this.#findCommand(guildId, name);
+    // Unregistered commands pass (emulator tests run ad-hoc ones); one registered in other guilds only does not
+    // exist here, as in Discord: a bot that registers in one guild (DISCORD_GUILD_ID) has no commands elsewhere.
+    if (!cmd) {
+      const elsewhere = [...store.commandScopes].filter(([, list]) =>
+        list.some((c) => c.name === name && (c.type ?? 1) === 1),
+      );
+      if (elsewhere.length > 0)
+        throw new Error(
+          `/${name} is not registered in guild ${guildId} (only in ${elsewhere.map(([scope]) => `guild ${scope}`).join(', ')})`,
+        );
+    }
     if (
       cmd &&
       typeof cmd.default_member_permissions === 'string' &&
       !this.#commandOverrides.has(`${name}:${userId}`)
     ) {
       const needed = BigInt(cmd.default_member_permissions);
-      if (!has(store.permissionsOf(userId), needed)) {
+      if (!has(store.permissionsOf(userId, guildId), needed)) {
         throw new Error(`/${name} is not available to ${userId} (default_member_permissions ${needed})`);
       }
     }
@@ -419,7 +496,7 @@ export class Driver {
     const options: Json[] = Object.entries(values).map(([optName, value]) => {
       const def = defs?.find((d) => d.name === optName);
       if (defs !== undefined && !def) throw new Error(`/${name} has no option ${optName}`);
-      return this.#option(def?.type, optName, value, optName === focused, resolved);
+      return this.#option(guildId, def?.type, optName, value, optName === focused, resolved);
     });
     if (defs !== undefined && focused === undefined) {
       for (const d of defs) {
@@ -436,6 +513,7 @@ export class Driver {
   }
 
   #option(
+    guildId: string,
     declared: number | undefined,
     name: string,
     value: OptionValue,
@@ -474,15 +552,19 @@ export class Driver {
       v = id;
       if ((type === OptionType.USER || type === OptionType.MENTIONABLE) && store.users.has(id)) {
         add('users', id, store.userJson(id));
-        const member = store.memberJson(id, false);
-        if (member) add('members', id, { ...member, permissions: store.permissionsOf(id).toString() });
+        const member = store.memberJson(id, false, guildId);
+        if (member)
+          add('members', id, { ...member, permissions: store.permissionsOf(id, guildId).toString() });
       } else if ((type === OptionType.ROLE || type === OptionType.MENTIONABLE) && store.roles.has(id)) {
         const role = store.roles.get(id);
         if (role) add('roles', id, store.roleJson(role));
       } else if (type === OptionType.CHANNEL && store.channels.has(id)) {
         const ch = store.channels.get(id);
         if (ch)
-          add('channels', id, { ...store.channelJson(ch), permissions: store.permissionsOf(id).toString() });
+          add('channels', id, {
+            ...store.channelJson(ch),
+            permissions: store.permissionsOf(id, guildId).toString(),
+          });
       } else {
         throw new Error(
           `option ${name}: unknown ${type === OptionType.CHANNEL ? 'channel' : 'user or role'} ${id}`,

@@ -147,20 +147,20 @@ export class Gateway {
       id: s.id,
       shard: [...s.shard],
       connected: s.socket?.readyState === WebSocket.OPEN,
-      guildIds: this.#coversGuild(s) ? [this.#store.guildId] : [],
+      guildIds: this.#guildsOf(s),
     }));
   }
 
   /**
    * Runs `act` (which dispatches synchronously, like posting a message) so that its dispatches reach only the session
    * `sessionId`, as when several processes share a shard and Discord, or a load balancer in front of interactions,
-   * hands an event to one of them. Undefined: the usual routing.
+   * hands an event to one of them. Undefined: the usual routing. `guildId`: the guild the event is in.
    */
-  deliverVia<T>(sessionId: string | undefined, act: () => T): T {
+  deliverVia<T>(sessionId: string | undefined, guildId: string, act: () => T): T {
     if (sessionId === undefined) return act();
     const session = this.sessions.get(sessionId);
     if (!session) throw new Error(`deliverVia: no gateway session ${sessionId}`);
-    if (!this.#coversGuild(session))
+    if (!this.#coversGuild(session, guildId))
       throw new Error(
         `deliverVia: session ${sessionId} is shard ${session.shard.join('/')}, not the guild's`,
       );
@@ -174,13 +174,13 @@ export class Gateway {
   }
 
   /**
-   * Sends a guild event to every session of the guild's shard (that has `intent`, when given), or only to the
-   * deliverVia target; `build` may tailor or skip (undefined).
+   * Sends an event of guild `guildId` to every session of that guild's shard (that has `intent`, when given), or
+   * only to the deliverVia target; `build` may tailor or skip (undefined).
    */
-  dispatch(t: string, build: (s: Session) => unknown, intent?: number): void {
+  dispatch(t: string, guildId: string, build: (s: Session) => unknown, intent?: number): void {
     for (const s of this.sessions.values()) {
       if (this.#target !== undefined && s !== this.#target) continue;
-      if (!this.#coversGuild(s)) continue;
+      if (!this.#coversGuild(s, guildId)) continue;
       if (intent !== undefined && (s.intents & intent) === 0) continue;
       const d = build(s);
       if (d === undefined) continue;
@@ -204,8 +204,18 @@ export class Gateway {
     await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
   }
 
-  #coversGuild(s: Session): boolean {
-    return shardOf(this.#store.guildId, s.shard[1]) === s.shard[0];
+  #coversGuild(s: Session, guildId: string): boolean {
+    return shardOf(guildId, s.shard[1]) === s.shard[0];
+  }
+
+  /** The guilds a session's shard covers, in the order they were made. */
+  #guildsOf(s: Session): string[] {
+    return [...this.#store.guilds.keys()].filter((id) => this.#coversGuild(s, id));
+  }
+
+  /** The bot joined a guild (made after it connected): GUILD_CREATE to the guild's shard, as Discord does. */
+  guildAdded(guildId: string): void {
+    this.dispatch('GUILD_CREATE', guildId, () => this.#store.guildCreateJson(guildId));
   }
 
   #record(dir: 'in' | 'out', op: number, t?: string, session?: string): void {
@@ -314,13 +324,13 @@ export class Gateway {
     if (!this.#admitIdentify(ws, shard)) return undefined;
     const store = this.#store;
     const session: Session = { id: randomToken(16), intents: d.intents, seq: 0, log: [], socket: ws, shard };
-    const covers = this.#coversGuild(session);
+    const guildIds = this.#guildsOf(session);
     this.sessions.set(session.id, session);
     this.#sendDispatch(session, 'READY', {
       v: 10,
       user: { ...store.userJson(store.botUserId), verified: true, mfa_enabled: false, email: null },
       user_settings: {},
-      guilds: covers ? [{ id: store.guildId, unavailable: true }] : [],
+      guilds: guildIds.map((id) => ({ id, unavailable: true })),
       session_id: session.id,
       session_type: 'normal',
       resume_gateway_url: this.url,
@@ -334,7 +344,7 @@ export class Gateway {
       auth: {},
       _trace: ['emulator'],
     });
-    if (covers) this.#sendDispatch(session, 'GUILD_CREATE', store.guildCreateJson());
+    for (const id of guildIds) this.#sendDispatch(session, 'GUILD_CREATE', store.guildCreateJson(id));
     return session;
   }
 
@@ -354,6 +364,9 @@ export class Gateway {
 
   #requestMembers(session: Session, d: Json): void {
     const store = this.#store;
+    // discord.js asks one guild at a time; an unknown guild gets nothing back.
+    const guild = store.guilds.get(String(d.guild_id));
+    if (!guild) return;
     const ids = Array.isArray(d.user_ids)
       ? d.user_ids.map(String)
       : typeof d.user_ids === 'string'
@@ -365,22 +378,22 @@ export class Gateway {
     const notFound: string[] = [];
     if (ids) {
       for (const id of ids) {
-        const m = store.memberJson(id, true);
+        const m = store.memberJson(id, true, guild.id);
         if (m) members.push(m);
         else notFound.push(id);
       }
     } else {
-      for (const id of store.members.keys()) {
+      for (const id of guild.members.keys()) {
         if (members.length >= limit) break;
         const u = store.users.get(id);
         if (u?.username.toLowerCase().startsWith(query)) {
-          const m = store.memberJson(id, true);
+          const m = store.memberJson(id, true, guild.id);
           if (m) members.push(m);
         }
       }
     }
     this.#sendDispatch(session, 'GUILD_MEMBERS_CHUNK', {
-      guild_id: store.guildId,
+      guild_id: guild.id,
       members,
       chunk_index: 0,
       chunk_count: 1,

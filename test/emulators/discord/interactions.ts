@@ -42,24 +42,25 @@ export function createInteraction(
   if (!channel) throw new Error(`unknown channel ${input.channelId}`);
   const id = store.ids.next();
   const token = `aW50ZXJhY3Rpb246${id}:${randomToken(48)}`;
+  const guildId = channel.guildId;
   const memberPerms = store.channelPermissionsOf(input.userId, channel.id);
   const payload: Json = {
     id,
     application_id: store.applicationId,
     type: input.type,
     data: input.data,
-    guild: { id: store.guildId, locale: 'en-US', features: [] },
-    guild_id: store.guildId,
+    guild: { id: guildId, locale: 'en-US', features: [] },
+    guild_id: guildId,
     guild_locale: 'en-US',
     channel: { ...store.channelJson(channel, input.userId), permissions: memberPerms.toString() },
     channel_id: channel.id,
-    member: { ...store.memberJson(input.userId, true), permissions: memberPerms.toString() },
+    member: { ...store.memberJson(input.userId, true, guildId), permissions: memberPerms.toString() },
     token,
     version: 1,
     app_permissions: store.channelPermissionsOf(store.botUserId, channel.id).toString(),
     locale: 'en-US',
     entitlements: [],
-    authorizing_integration_owners: { '0': store.guildId },
+    authorizing_integration_owners: { '0': guildId },
     context: 0,
     attachment_size_limit: 10 * 1024 * 1024,
   };
@@ -85,7 +86,7 @@ export function createInteraction(
     if (rec.ackType === undefined && !rec.error) rec.error = { code: 10062, message: 'Unknown interaction' };
     store.changed();
   });
-  ctx.gateway.dispatch('INTERACTION_CREATE', () => payload);
+  ctx.gateway.dispatch('INTERACTION_CREATE', guildId, () => payload);
   return rec;
 }
 

@@ -91,15 +91,16 @@ export function storeAttachment(ctx: Ctx, channelId: string, f: FileInput): Atta
 
 function mentionsFor(ctx: Ctx, m: MessageRec): { parsed: Pinged; pinged: Pinged } {
   const { store } = ctx;
+  const guildId = store.guildIdOf(m.channelId);
   const parsed = parseMentions(
     mentionableText(m),
     (id) => store.users.has(id),
-    (id) => store.roles.has(id) && id !== store.guildId,
+    (id) => store.roles.get(id)?.guildId === guildId && id !== guildId,
   );
   const ref = m.referenceId !== undefined ? store.messages.get(m.referenceId) : undefined;
   const repliedUserId = ref && ref.authorId !== m.authorId ? ref.authorId : undefined;
   const pinged = computePinged(parsed, m.allowedMentions, {
-    canMentionEveryone: has(store.permissionsOf(m.authorId), P.MENTION_EVERYONE),
+    canMentionEveryone: has(store.permissionsOf(m.authorId, guildId), P.MENTION_EVERYONE),
     repliedUserId,
   });
   return { parsed, pinged };
@@ -241,9 +242,11 @@ export function deleteMessage(ctx: Ctx, m: MessageRec): void {
   const ch = ctx.store.channels.get(m.channelId);
   if (ch && isThread(ch) && !m.ephemeral) ch.messageCount = Math.max(0, ch.messageCount - 1);
   if (!m.ephemeral) {
+    const guildId = ctx.store.guildIdOf(m.channelId);
     ctx.gateway.dispatch(
       'MESSAGE_DELETE',
-      () => ({ id: m.id, channel_id: m.channelId, guild_id: ctx.store.guildId }),
+      guildId,
+      () => ({ id: m.id, channel_id: m.channelId, guild_id: guildId }),
       Intents.GUILD_MESSAGES,
     );
   }
@@ -253,9 +256,10 @@ export function deleteMessage(ctx: Ctx, m: MessageRec): void {
 /** MESSAGE_CREATE/UPDATE payload for one session, honouring the Message Content intent. */
 export function gatewayMessage(ctx: Ctx, m: MessageRec, session: Session): Json {
   const { store } = ctx;
-  const out: Json = { ...store.messageJson(m), guild_id: store.guildId };
+  const guildId = store.guildIdOf(m.channelId);
+  const out: Json = { ...store.messageJson(m), guild_id: guildId };
   if (m.webhookId === undefined) {
-    const member = store.memberJson(m.authorId, false);
+    const member = store.memberJson(m.authorId, false, guildId);
     if (member) out.member = member;
   }
   const privileged = (session.intents & Intents.MESSAGE_CONTENT) !== 0;
@@ -271,5 +275,6 @@ export function gatewayMessage(ctx: Ctx, m: MessageRec, session: Session): Json 
 }
 
 function dispatchMessage(ctx: Ctx, t: 'MESSAGE_CREATE' | 'MESSAGE_UPDATE', m: MessageRec): void {
-  ctx.gateway.dispatch(t, (s) => gatewayMessage(ctx, m, s), Intents.GUILD_MESSAGES);
+  const guildId = ctx.store.guildIdOf(m.channelId);
+  ctx.gateway.dispatch(t, guildId, (s) => gatewayMessage(ctx, m, s), Intents.GUILD_MESSAGES);
 }

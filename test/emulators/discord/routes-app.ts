@@ -6,8 +6,9 @@ import { isThread, type Json } from './state.ts';
 
 type Obj = Record<string, unknown>;
 
-function guildOr404(ctx: Ctx, id: string | undefined): void {
-  if (id !== ctx.store.guildId) throw Errors.unknownGuild();
+function guildOr404(ctx: Ctx, id: string | undefined): string {
+  if (id === undefined || !ctx.store.guilds.has(id)) throw Errors.unknownGuild();
+  return id;
 }
 
 function appOr403(ctx: Ctx, id: string | undefined): void {
@@ -38,7 +39,7 @@ function applicationJson(ctx: Ctx): Json {
     owner: store.userJson(store.ownerId),
     team: null,
     bot: store.userJson(store.botUserId),
-    approximate_guild_count: 1,
+    approximate_guild_count: store.guilds.size,
     redirect_uris: [],
     interactions_endpoint_url: null,
     integration_types_config: { '0': {} },
@@ -238,10 +239,10 @@ export const appRoutes: RouteDef[] = [
   route('GET', '/guilds/:guild_id', {
     auth: 'bot',
     handle: ({ ctx, params, query }) => {
-      guildOr404(ctx, params.guild_id);
-      const body: Json = ctx.store.guildJson();
+      const guildId = guildOr404(ctx, params.guild_id);
+      const body: Json = ctx.store.guildJson(guildId);
       if (query.get('with_counts') === 'true') {
-        body.approximate_member_count = ctx.store.members.size;
+        body.approximate_member_count = ctx.store.guild(guildId).members.size;
         body.approximate_presence_count = 0;
       }
       return { status: 200, body };
@@ -250,9 +251,9 @@ export const appRoutes: RouteDef[] = [
   route('GET', '/guilds/:guild_id/channels', {
     auth: 'bot',
     handle: ({ ctx, params }) => {
-      guildOr404(ctx, params.guild_id);
+      const guildId = guildOr404(ctx, params.guild_id);
       const list = [...ctx.store.channels.values()]
-        .filter((c) => !isThread(c))
+        .filter((c) => !isThread(c) && c.guildId === guildId)
         .map((c) => ctx.store.channelJson(c));
       return { status: 200, body: list };
     },
@@ -260,9 +261,11 @@ export const appRoutes: RouteDef[] = [
   route('GET', '/guilds/:guild_id/threads/active', {
     auth: 'bot',
     handle: ({ ctx, params }) => {
-      guildOr404(ctx, params.guild_id);
+      const guildId = guildOr404(ctx, params.guild_id);
       const { store } = ctx;
-      const threads = [...store.channels.values()].filter((c) => isThread(c) && !c.archived);
+      const threads = [...store.channels.values()].filter(
+        (c) => isThread(c) && !c.archived && c.guildId === guildId,
+      );
       const members = threads.flatMap((t) => {
         const at = t.members.get(store.botUserId);
         return at === undefined ? [] : [store.threadMemberJson(t, store.botUserId, at)];
@@ -273,8 +276,8 @@ export const appRoutes: RouteDef[] = [
   route('GET', '/guilds/:guild_id/members/:user_id', {
     auth: 'bot',
     handle: ({ ctx, params }) => {
-      guildOr404(ctx, params.guild_id);
-      const member = ctx.store.memberJson(params.user_id ?? '', true);
+      const guildId = guildOr404(ctx, params.guild_id);
+      const member = ctx.store.memberJson(params.user_id ?? '', true, guildId);
       if (!member) throw Errors.unknownMember();
       return { status: 200, body: member };
     },
@@ -282,8 +285,8 @@ export const appRoutes: RouteDef[] = [
   route('GET', '/guilds/:guild_id/roles', {
     auth: 'bot',
     handle: ({ ctx, params }) => {
-      guildOr404(ctx, params.guild_id);
-      return { status: 200, body: [...ctx.store.roles.values()].map((r) => ctx.store.roleJson(r)) };
+      const guildId = guildOr404(ctx, params.guild_id);
+      return { status: 200, body: ctx.store.rolesOf(guildId).map((r) => ctx.store.roleJson(r)) };
     },
   }),
   ...commandRoutes('/applications/:application_id/commands', () => 'global'),

@@ -54,7 +54,8 @@ export const messageEditBucket = (p: Record<string, string>, ctx: Ctx): BucketSp
 /** Archived threads refuse changes (50083); locked ones refuse non-moderators (50013). */
 function assertThreadWritable(ctx: Ctx, ch: ChannelRec): void {
   if (!isThread(ch)) return;
-  if (ch.locked && !ctx.store.canManageThreads(ctx.store.botUserId)) throw Errors.missingPermissions();
+  if (ch.locked && !ctx.store.canManageThreads(ctx.store.botUserId, ch.guildId))
+    throw Errors.missingPermissions();
   if (ch.archived) throw Errors.threadArchived();
 }
 
@@ -64,7 +65,7 @@ function dispatchThread(
   ch: ChannelRec,
   extra: Json = {},
 ): void {
-  ctx.gateway.dispatch(t, () => ({ ...ctx.store.channelJson(ch), ...extra }), Intents.GUILDS);
+  ctx.gateway.dispatch(t, ch.guildId, () => ({ ...ctx.store.channelJson(ch), ...extra }), Intents.GUILDS);
 }
 
 export function newThread(
@@ -73,7 +74,7 @@ export function newThread(
 ): ChannelRec {
   const { store } = ctx;
   const id = opts.id ?? store.ids.next();
-  const th = store.newChannel(id, opts.type, opts.name, opts.parent.id, opts.ownerId);
+  const th = store.newChannel(id, opts.type, opts.name, opts.parent.id, opts.ownerId, opts.parent.guildId);
   const b = opts.body ?? {};
   if (typeof b.auto_archive_duration === 'number') th.autoArchiveDuration = b.auto_archive_duration;
   if (typeof b.rate_limit_per_user === 'number') th.rateLimitPerUser = b.rate_limit_per_user;
@@ -105,11 +106,11 @@ function patchChannel(ctx: Ctx, ch: ChannelRec, b: Obj): void {
     if (!has(store.channelPermissionsOf(bot, ch.id), P.MANAGE_CHANNELS)) throw Errors.missingPermissions();
     if (typeof b.name === 'string') ch.name = b.name;
     if ('topic' in b) ch.topic = typeof b.topic === 'string' ? b.topic : null;
-    ctx.gateway.dispatch('CHANNEL_UPDATE', () => store.channelJson(ch), Intents.GUILDS);
+    ctx.gateway.dispatch('CHANNEL_UPDATE', ch.guildId, () => store.channelJson(ch), Intents.GUILDS);
     store.changed();
     return;
   }
-  const mod = store.canManageThreads(bot);
+  const mod = store.canManageThreads(bot, ch.guildId);
   const owner = ch.ownerId === bot;
   if (typeof b.locked === 'boolean' && b.locked !== ch.locked && !mod) throw Errors.missingPermissions();
   if (b.archived === false && ch.archived && ch.locked && !mod) throw Errors.missingPermissions();
@@ -323,7 +324,8 @@ export const channelRoutes: RouteDef[] = [
         th.members.set(bot, at);
         ctx.gateway.dispatch(
           'THREAD_MEMBER_UPDATE',
-          () => ({ ...ctx.store.threadMemberJson(th, bot, at), guild_id: ctx.store.guildId }),
+          th.guildId,
+          () => ({ ...ctx.store.threadMemberJson(th, bot, at), guild_id: th.guildId }),
           Intents.GUILDS,
         );
         ctx.store.changed();

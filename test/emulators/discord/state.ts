@@ -1,5 +1,6 @@
-// The emulated guild: users, roles, members, channels, messages, interactions, commands, and their
-// Discord JSON shapes.
+// The emulated guilds (the default one and any a test adds): users, roles, members, channels, messages,
+// interactions, commands, and their Discord JSON shapes. Roles, members and channels belong to one guild; users,
+// messages and interactions find theirs through their channel.
 import { iso, Snowflakes } from './ids.ts';
 import { ALL_PERMISSIONS, BOT_ROLE_PERMISSIONS, EVERYONE_PERMISSIONS, has, P } from './permissions.ts';
 import { MessageFlags, visibleText } from './rules.ts';
@@ -7,6 +8,7 @@ import type {
   AttachmentRec,
   ChannelRec,
   ChannelView,
+  GuildRec,
   InteractionRec,
   MemberRec,
   MessageRec,
@@ -25,6 +27,7 @@ export function isThread(c: ChannelRec): boolean {
 
 export class Store {
   ids = new Snowflakes();
+  /** The default guild (the one every test has); `guilds` holds it and any other. */
   guildId: string;
   guildName = 'threadfork test guild';
   ownerId: string;
@@ -33,8 +36,11 @@ export class Store {
   moderatorRoleId: string;
   botRoleId: string;
   users = new Map<string, UserRec>();
+  guilds = new Map<string, GuildRec>();
+  /** Every guild's roles, by id (each names its guild). */
   roles = new Map<string, RoleRec>();
-  members = new Map<string, MemberRec>();
+  /** The default guild's members (the same map as its GuildRec's). */
+  members: Map<string, MemberRec>;
   channels = new Map<string, ChannelRec>();
   messages = new Map<string, MessageRec>();
   channelMessages = new Map<string, string[]>();
@@ -44,35 +50,66 @@ export class Store {
   commandScopes = new Map<string, Json[]>();
   attachments = new Map<string, AttachmentRec>();
   #listeners = new Set<() => void>();
+  #botManageThreads: boolean;
 
   constructor(opts: { botManageThreads: boolean }) {
-    const now = Date.now();
+    this.#botManageThreads = opts.botManageThreads;
     this.guildId = this.ids.next();
     this.applicationId = this.ids.next();
     this.botUserId = this.ids.next();
     this.users.set(this.botUserId, { id: this.botUserId, username: 'threadfork', bot: true });
     this.ownerId = this.ids.next();
     this.users.set(this.ownerId, { id: this.ownerId, username: 'guild-owner', bot: false });
-    this.roles.set(this.guildId, {
-      id: this.guildId,
+    const guild = this.addGuild(this.guildId, this.guildName, this.ownerId);
+    this.moderatorRoleId = guild.moderatorRoleId;
+    this.botRoleId = guild.botRoleId;
+    this.members = guild.members;
+  }
+
+  /** A guild with its @everyone role (the guild's id), a Moderator role, the bot's role, the bot and the owner. */
+  addGuild(id: string, name: string, ownerId: string): GuildRec {
+    const now = Date.now();
+    const members = new Map<string, MemberRec>();
+    const guild: GuildRec = { id, name, ownerId, moderatorRoleId: '', botRoleId: '', members };
+    this.guilds.set(id, guild);
+    this.roles.set(id, {
+      id,
+      guildId: id,
       name: '@everyone',
       permissions: EVERYONE_PERMISSIONS,
       position: 0,
       managed: false,
       mentionable: false,
     });
-    this.moderatorRoleId = this.addRole('Moderator', P.MANAGE_THREADS);
-    this.botRoleId = this.ids.next();
-    this.roles.set(this.botRoleId, {
-      id: this.botRoleId,
+    guild.moderatorRoleId = this.addRole('Moderator', P.MANAGE_THREADS, id);
+    guild.botRoleId = this.ids.next();
+    this.roles.set(guild.botRoleId, {
+      id: guild.botRoleId,
+      guildId: id,
       name: 'threadfork',
-      permissions: BOT_ROLE_PERMISSIONS | (opts.botManageThreads ? P.MANAGE_THREADS : 0n),
-      position: this.roles.size,
+      permissions: BOT_ROLE_PERMISSIONS | (this.#botManageThreads ? P.MANAGE_THREADS : 0n),
+      position: this.rolesOf(id).length,
       managed: true,
       mentionable: false,
     });
-    this.members.set(this.botUserId, { userId: this.botUserId, roles: [this.botRoleId], joinedAt: now });
-    this.members.set(this.ownerId, { userId: this.ownerId, roles: [], joinedAt: now });
+    members.set(this.botUserId, { userId: this.botUserId, roles: [guild.botRoleId], joinedAt: now });
+    members.set(ownerId, { userId: ownerId, roles: [], joinedAt: now });
+    return guild;
+  }
+
+  guild(id: string = this.guildId): GuildRec {
+    const g = this.guilds.get(id);
+    if (!g) throw new Error(`unknown guild ${id}`);
+    return g;
+  }
+
+  /** The guild a channel (or thread) is in; the default guild for an unknown channel. */
+  guildIdOf(channelId: string): string {
+    return this.channels.get(channelId)?.guildId ?? this.guildId;
+  }
+
+  rolesOf(guildId: string): RoleRec[] {
+    return [...this.roles.values()].filter((r) => r.guildId === guildId);
   }
 
   // ---- change notification (drives waitFor) ----
@@ -88,23 +125,24 @@ export class Store {
 
   // ---- entities ----
 
-  addRole(name: string, permissions: bigint): string {
+  addRole(name: string, permissions: bigint, guildId: string = this.guildId): string {
     const id = this.ids.next();
     this.roles.set(id, {
       id,
+      guildId,
       name,
       permissions,
-      position: this.roles.size,
+      position: this.rolesOf(guildId).length,
       managed: false,
       mentionable: true,
     });
     return id;
   }
 
-  addTextChannel(name: string): ChannelRec {
+  addTextChannel(name: string, guildId: string = this.guildId): ChannelRec {
     const id = this.ids.next();
-    const position = [...this.channels.values()].filter((c) => !isThread(c)).length;
-    const rec = this.newChannel(id, ChannelType.GUILD_TEXT, name, null, null);
+    const position = [...this.channels.values()].filter((c) => !isThread(c) && c.guildId === guildId).length;
+    const rec = this.newChannel(id, ChannelType.GUILD_TEXT, name, null, null, guildId);
     rec.position = position;
     return rec;
   }
@@ -115,10 +153,12 @@ export class Store {
     name: string,
     parentId: string | null,
     ownerId: string | null,
+    guildId: string,
   ): ChannelRec {
     const now = Date.now();
     const rec: ChannelRec = {
       id,
+      guildId,
       type,
       name,
       parentId,
@@ -144,21 +184,23 @@ export class Store {
   }
 
   /** Guild-level permissions of a member. */
-  permissionsOf(userId: string): bigint {
-    if (userId === this.ownerId) return ALL_PERMISSIONS;
-    const member = this.members.get(userId);
-    let perms = this.roles.get(this.guildId)?.permissions ?? 0n;
+  permissionsOf(userId: string, guildId: string = this.guildId): bigint {
+    const guild = this.guilds.get(guildId);
+    if (!guild) return 0n;
+    if (userId === guild.ownerId) return ALL_PERMISSIONS;
+    const member = guild.members.get(userId);
+    let perms = this.roles.get(guildId)?.permissions ?? 0n;
     for (const roleId of member?.roles ?? []) perms |= this.roles.get(roleId)?.permissions ?? 0n;
     return has(perms, P.ADMINISTRATOR) ? ALL_PERMISSIONS : perms;
   }
 
-  /** Permissions in a channel (no overwrites are modelled, so equal to the guild-level ones). */
-  channelPermissionsOf(userId: string, _channelId: string): bigint {
-    return this.permissionsOf(userId);
+  /** Permissions in a channel, in its guild (no overwrites are modelled, so equal to the guild-level ones). */
+  channelPermissionsOf(userId: string, channelId: string): bigint {
+    return this.permissionsOf(userId, this.guildIdOf(channelId));
   }
 
-  canManageThreads(userId: string): boolean {
-    return has(this.permissionsOf(userId), P.MANAGE_THREADS);
+  canManageThreads(userId: string, guildId: string = this.guildId): boolean {
+    return has(this.permissionsOf(userId, guildId), P.MANAGE_THREADS);
   }
 
   liveMessages(channelId: string): MessageRec[] {
@@ -203,8 +245,8 @@ export class Store {
     };
   }
 
-  memberJson(userId: string, withUser: boolean): Json | undefined {
-    const m = this.members.get(userId);
+  memberJson(userId: string, withUser: boolean, guildId: string = this.guildId): Json | undefined {
+    const m = this.guilds.get(guildId)?.members.get(userId);
     if (!m) return undefined;
     const out: Json = {
       roles: [...m.roles],
@@ -246,7 +288,7 @@ export class Store {
     const base: Json = {
       id: c.id,
       type: c.type,
-      guild_id: this.guildId,
+      guild_id: c.guildId,
       name: c.name,
       parent_id: c.parentId,
       last_message_id: c.lastMessageId,
@@ -322,7 +364,7 @@ export class Store {
         type: 0,
         message_id: m.referenceId,
         channel_id: m.channelId,
-        guild_id: this.guildId,
+        guild_id: this.guildIdOf(m.channelId),
       };
       const ref = this.messages.get(m.referenceId);
       if (ref && !ref.deleted) {
@@ -339,7 +381,7 @@ export class Store {
           id: i.id,
           type: i.type,
           user: this.userJson(i.userId),
-          authorizing_integration_owners: { '0': this.guildId },
+          authorizing_integration_owners: { '0': this.guildIdOf(i.channelId) },
           ...(i.type === 2 ? { name: String(i.data.name ?? '') } : {}),
           ...(i.originalMessageId !== undefined && i.originalMessageId !== m.id
             ? { original_response_message_id: i.originalMessageId }
@@ -355,15 +397,16 @@ export class Store {
     return out;
   }
 
-  guildJson(): Json {
+  guildJson(guildId: string = this.guildId): Json {
+    const guild = this.guild(guildId);
     return {
-      id: this.guildId,
-      name: this.guildName,
+      id: guild.id,
+      name: guild.name,
       icon: null,
       icon_hash: null,
       splash: null,
       discovery_splash: null,
-      owner_id: this.ownerId,
+      owner_id: guild.ownerId,
       region: 'us-west',
       afk_channel_id: null,
       afk_timeout: 300,
@@ -372,7 +415,7 @@ export class Store {
       verification_level: 0,
       default_message_notifications: 1,
       explicit_content_filter: 0,
-      roles: [...this.roles.values()].map((r) => this.roleJson(r)),
+      roles: this.rolesOf(guild.id).map((r) => this.roleJson(r)),
       emojis: [],
       stickers: [],
       features: [],
@@ -399,16 +442,17 @@ export class Store {
     };
   }
 
-  guildCreateJson(): Json {
-    const channels = [...this.channels.values()];
+  guildCreateJson(guildId: string = this.guildId): Json {
+    const guild = this.guild(guildId);
+    const channels = [...this.channels.values()].filter((c) => c.guildId === guild.id);
     return {
-      ...this.guildJson(),
-      joined_at: iso(this.members.get(this.botUserId)?.joinedAt ?? Date.now()),
+      ...this.guildJson(guild.id),
+      joined_at: iso(guild.members.get(this.botUserId)?.joinedAt ?? Date.now()),
       large: false,
       unavailable: false,
-      member_count: this.members.size,
+      member_count: guild.members.size,
       voice_states: [],
-      members: [this.memberJson(this.botUserId, true)],
+      members: [this.memberJson(this.botUserId, true, guild.id)],
       channels: channels.filter((c) => !isThread(c)).map((c) => this.channelJson(c)),
       threads: channels.filter((c) => isThread(c) && !c.archived).map((c) => this.channelJson(c)),
       presences: [],

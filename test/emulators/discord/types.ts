@@ -43,7 +43,7 @@ export interface GatewaySessionView {
   /** [shard_id, num_shards] as sent in IDENTIFY. */
   shard: [number, number];
   connected: boolean;
-  /** The guilds its shard covers (the emulator has one guild). */
+  /** The guilds its shard covers. */
   guildIds: string[];
 }
 
@@ -144,12 +144,20 @@ export interface DiscordEmulator {
   channelId: string;
   /** Role holding MANAGE_THREADS, given to users created with manageThreads: true. */
   moderatorRoleId: string;
+  /** A person, member of every guild (those made later too); `manageThreads`: Moderator in each. */
   createUser(u: { username: string; manageThreads?: boolean; roles?: string[]; bot?: boolean }): {
     id: string;
     username: string;
   };
-  createRole(r: { name: string; permissions?: bigint }): string;
-  createTextChannel(name: string): string;
+  /**
+   * Another guild the bot is in, with its own roles, owner and `general` text channel (`channelId`); every person is
+   * a member. `shard: [id, count]`: its id lands on shard `id` of `count` ((guild_id >> 22) % count).
+   */
+  createGuild(g?: { name?: string; shard?: [number, number] }): { id: string; channelId: string };
+  /** `guildId`: default, the default guild. */
+  createRole(r: { name: string; permissions?: bigint; guildId?: string }): string;
+  /** `guildId`: default, the default guild. */
+  createTextChannel(name: string, guildId?: string): string;
   createThread(t: { parentId: string; name: string; ownerId: string }): string;
   /** `via`: deliver the MESSAGE_CREATE to this gateway session only (see gatewaySessions). */
   postMessage(
@@ -254,11 +262,22 @@ export interface UserRec {
 
 export interface RoleRec {
   id: string;
+  guildId: string;
   name: string;
   permissions: bigint;
   position: number;
   managed: boolean;
   mentionable: boolean;
+}
+
+export interface GuildRec {
+  /** Also the id of its @everyone role. */
+  id: string;
+  name: string;
+  ownerId: string;
+  moderatorRoleId: string;
+  botRoleId: string;
+  members: Map<string, MemberRec>;
 }
 
 export interface MemberRec {
@@ -269,6 +288,7 @@ export interface MemberRec {
 
 export interface ChannelRec {
   id: string;
+  guildId: string;
   type: number;
   name: string;
   parentId: string | null;
