@@ -156,8 +156,11 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
     ...(metrics ? { fetch: countingFetch(metrics, { baseUrl: config.openai.baseUrl }) } : {}),
   });
   const attachments = createAttachmentStore({ store, clock: systemClock, limits: config.attachments });
+  const context = createContextPolicy(config.context);
   const backend = createBackend(config.backend, openai, {
-    chatContextTokens: config.chatContextTokens,
+    // The chat backend trims by the same windows the core condenses by, so that it never drops turns the core
+    // meant to send: with the table right it never has to; with it wrong, the server's refusal leads to a summary.
+    chatContextTokens: (model) => context.windowOf(model),
     attachments: { blobs: attachments, forkImageDetail: config.attachments.forkImageDetail },
   });
   const sessions = createSessionRepository(store);
@@ -200,7 +203,7 @@ export async function startBot(config: Config, logger: Logger): Promise<RunningB
     logger,
     telemetry: metrics?.telemetry ?? noTelemetry,
     limits: { maxAlternatives: config.alternatives.maxCount, cooldownMs: config.alternatives.cooldownMs },
-    context: createContextPolicy(config.context),
+    context,
     defaults: {
       model: config.openai.model,
       instructions: config.openai.instructions,

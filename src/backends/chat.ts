@@ -244,8 +244,14 @@ function splitUsage(outcome: StreamOutcome): Usage[] {
  */
 export function createChatBackend(
   client: OpenAI,
-  options: { contextTokens: number; attachments?: AttachmentOptions },
+  options: {
+    /** The prompt budget: a model's context window (the same table the core condenses by), or one number for all. */
+    contextTokens: number | ((model: string) => number);
+    attachments?: AttachmentOptions;
+  },
 ): ModelBackend {
+  const budgetOf = (model: string) =>
+    typeof options.contextTokens === 'number' ? options.contextTokens : options.contextTokens(model);
   /** The most choices a model's server answers in one request, learnt from a refusal or an ignored `n`. */
   const choiceLimits = new Map<string, number>();
 
@@ -405,11 +411,8 @@ export function createChatBackend(
   }
 
   /** As much of the history as could fit the prompt budget (the oldest turns are trimmed from it after). */
-  const recent = (history: HistoryView) =>
-    readTail(
-      history,
-      (tail) => tail.reduce((chars, item) => chars + item.text.length, 0) > options.contextTokens * 8,
-    );
+  const recent = (history: HistoryView, budget: number) =>
+    readTail(history, (tail) => tail.reduce((chars, item) => chars + item.text.length, 0) > budget * 8);
 
   function learnLimit(model: string, most: number): void {
     choiceLimits.set(model, Math.min(choiceLimits.get(model) ?? most, most));
@@ -453,16 +456,10 @@ export function createChatBackend(
     },
 
     async runTurn({ history, input, options: generation, signal, onDelta }) {
-      const past = await recent(history);
+      const budget = budgetOf(generation.model);
+      const past = await recent(history, budget);
       const attached = await attach([...past, ...input], options.attachments, 'auto');
-      const request = chatRequest(
-        past,
-        input,
-        generation.instructions,
-        options.contextTokens,
-        attached,
-        history.condensed,
-      );
+      const request = chatRequest(past, input, generation.instructions, budget, attached, history.condensed);
       try {
         const result = await single(request, generation, { signal, onDelta });
         return { ...result, provider: undefined };
@@ -473,7 +470,7 @@ export function createChatBackend(
           withoutAttachments(past),
           withoutAttachments(input),
           generation.instructions,
-          options.contextTokens,
+          budget,
           undefined,
           history.condensed,
         );
@@ -489,7 +486,10 @@ export function createChatBackend(
         groups.set(key, [...(groups.get(key) ?? []), i]);
       }
       const settled: PromiseSettledResult<Generated>[] = new Array(variants.length);
-      const recentHistory = await recent(history);
+      const recentHistory = await recent(
+        history,
+        Math.max(...variants.map((v) => budgetOf(v.options.model))),
+      );
       const attached = await attach(
         [...recentHistory, ...input],
         options.attachments,
@@ -502,7 +502,7 @@ export function createChatBackend(
             recentHistory,
             input,
             generation.instructions,
-            options.contextTokens,
+            budgetOf(generation.model),
             attached,
             history.condensed,
           );
@@ -522,7 +522,7 @@ export function createChatBackend(
             withoutAttachments(recentHistory),
             withoutAttachments(input),
             generation.instructions,
-            options.contextTokens,
+            budgetOf(generation.model),
             undefined,
             history.condensed,
           );

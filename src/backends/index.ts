@@ -7,8 +7,8 @@ import type { AttachmentOptions } from './parts.ts';
 import { createResponsesBackend } from './responses.ts';
 
 export interface BackendOptions {
-  /** Prompt budget of the chat backend, in estimated tokens (default DEFAULT_CHAT_CONTEXT_TOKENS). */
-  chatContextTokens?: number;
+  /** Prompt budget of the chat backend, in estimated tokens: a model's window (default DEFAULT_CHAT_CONTEXT_TOKENS). */
+  chatContextTokens?: number | ((model: string) => number);
   /** Where images' and files' bytes are, and the detail of images in forks; without it, text alone is sent. */
   attachments?: AttachmentOptions;
 }

@@ -187,14 +187,13 @@ export async function prepareContext(
   const { tokens, items } = await contextTokens(history, input, options);
   if (!force && tokens <= policy.thresholdOf(options.model)) return unchanged;
   const from = history.condensed?.covers ?? 0;
-  // The window in the estimate's units: the table's, or, after a refusal that named the real window, that one scaled
-  // by how the estimate compares with the provider's count of what was sent (a small model's tokenizer may count
-  // four times as many tokens as the estimate).
+  // The window in the estimate's units: the table's; after a refusal that named the real window, that one scaled by
+  // how the estimate compares with the provider's count of what was sent (a small model's tokenizer may count four
+  // times as many tokens as the estimate); after one that did not (OpenAI's), what was sent, since the provider
+  // reads less than that whatever the table says.
   const tableWindow = policy.windowOf(options.model);
-  const window =
-    force && limit && limit.sent > 0
-      ? Math.min(tableWindow, Math.floor((limit.window * tokens) / limit.sent))
-      : tableWindow;
+  const refusedAt = limit && limit.sent > 0 ? Math.floor((limit.window * tokens) / limit.sent) : tokens;
+  const window = force ? Math.max(1, Math.min(tableWindow, refusedAt)) : tableWindow;
   const scale = window / tableWindow;
   const keep = Math.floor((policy.keepOf(options.model) * scale) / (force ? 2 : 1));
   const fold = tailStart(items, keep, force);
