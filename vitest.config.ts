@@ -1,8 +1,13 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
+
+/**
+ * Files that run several bot processes at once or thousands of turns: they run after all the others, two at a time,
+ * so that neither they nor the files beside them wait for a core long enough to time out.
+ */
+const HEAVY = ['test/e2e/machines.test.ts', 'test/e2e/long-thread.*.test.ts'];
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     // End-to-end tests wait for conditions (a reply, a ballot), each up to 30 s: on two busy cores a test of several
     // such steps needs room; an idle run is not slower for it.
     testTimeout: 60_000,
@@ -14,5 +19,20 @@ export default defineConfig({
     // The end-to-end files mostly wait (on Discord's per-channel rate limits, vote deadlines, model latency), not
     // compute: more files at once than cores keeps the suite short without starving any of them.
     maxWorkers: 5,
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'main',
+          include: ['test/**/*.test.ts'],
+          exclude: [...configDefaults.exclude, ...HEAVY],
+          sequence: { groupOrder: 0 },
+        },
+      },
+      {
+        extends: true,
+        test: { name: 'heavy', include: HEAVY, sequence: { groupOrder: 1 }, maxWorkers: 2 },
+      },
+    ],
   },
 });

@@ -273,13 +273,16 @@ describe.skipIf(!llama.server)(
         threadId,
         world.discord.postMessage(threadId, alice.id, 'a short one then'),
       );
-      const [asked] = answering('alice: a short one then');
-      expect(messagesOf(asked!)).toEqual([
+      // The recording proxy reads the stream's end a moment after the bot does: wait for it.
+      const asked = await world.discord.waitFor(() =>
+        answering('alice: a short one then').find((r) => r.choices?.[0] !== undefined),
+      );
+      expect(messagesOf(asked)).toEqual([
         said('user', 'alice: read this'),
         said('assistant', first!.text),
         said('user', 'alice: a short one then'),
       ]);
-      expect(reply.text).toBe(asked!.choices[0]!.text);
+      expect(reply.text).toBe(asked.choices[0]!.text);
     });
 
     // Last: it restarts the bot.
