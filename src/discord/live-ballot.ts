@@ -102,7 +102,8 @@ export async function startLiveBallot({
     const json = JSON.stringify(payload.components);
     if (json === shownJson) return 'skipped';
     try {
-      await withUnarchive(client, threadId, () => message.edit(payload));
+      // Through the channel: the message's own edit needs the channel in this process's cache (see presenter.ts).
+      await withUnarchive(client, threadId, () => channel.messages.edit(message.id, payload));
     } catch (error) {
       const undecided = vote.status === 'generating' || vote.status === 'open';
       if (

@@ -92,8 +92,10 @@ export function createDiscordPresenter({
         const rendered = renderLiveBallot(vote, viewsFromMessage(vote, message));
         // A ballot posted before live ballots existed has content, which a components v2 message may not have.
         const legacy = !message.flags.has(MessageFlags.IsComponentsV2);
+        // Through the channel, not the message: a process that does not run the guild's shard (the thread's worker
+        // moved to another machine) has no cached channel for the message to find.
         await withUnarchive(client, threadId, () =>
-          message.edit(legacy ? { ...rendered, content: null, embeds: [] } : rendered),
+          channel.messages.edit(message.id, legacy ? { ...rendered, content: null, embeds: [] } : rendered),
         );
         const now = (await load())?.vote;
         if (now?.id === first.id && ballotText(now) !== ballotText(vote))
