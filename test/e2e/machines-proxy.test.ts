@@ -47,8 +47,11 @@ describe('npm run rest-proxy', () => {
       `/guilds/${discord.guildId}`,
       '/gateway/bot',
     ];
-    // 45 a second pass and up to 5 s of them are held for their turn: 400 at once are more than that.
-    const responses = await Promise.all(Array.from({ length: 400 }, (_, i) => get(paths[i % paths.length]!)));
+    // 45 a second pass and up to 5 s of them are held for their turn: 1,000 at once are more than that, even when a
+    // busy machine takes seconds to send them all.
+    const responses = await Promise.all(
+      Array.from({ length: 1000 }, (_, i) => get(paths[i % paths.length]!)),
+    );
     const statuses = responses.map((r) => r.status);
     expect(statuses.filter((s) => s !== 200 && s !== 429)).toEqual([]);
     const heldBack = responses.filter((r) => r.status === 429);
@@ -57,7 +60,7 @@ describe('npm run rest-proxy', () => {
     // Held ones went on: more reached Discord than one second's worth.
     const reached = discord.requests.slice(before);
     expect(reached.length).toBeGreaterThan(100);
-    expect(reached.length).toBeLessThan(400);
+    expect(reached.length).toBeLessThan(1000);
     // What reached Discord stayed within its limit in every second, and Discord answered no 429.
     expect(reached.filter((r) => r.status === 429)).toEqual([]);
     const times = reached.map((r) => r.at).sort((a, b) => a - b);
